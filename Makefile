@@ -1,0 +1,39 @@
+# The two commands of the README: `make run` and `make test`. Both set up
+# everything they need on a fresh machine (virtualenv, packages, Kafka jars).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: run test test-unit test-integration deps test-deps bench lint clean
+
+run: $(STAMP)
+	$(BIN)/complaints run
+
+test: $(STAMP) test-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit tests/agent $(PYTEST_ARGS)
+
+test-integration: $(STAMP) test-deps
+	$(BIN)/python -m pytest tests/integration tests/contract $(PYTEST_ARGS)
+
+deps: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+test-deps:
+	scripts/install-test-deps.sh
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_classify.py
+	$(BIN)/python bench/bench_roundtrip.py
+
+clean:
+	rm -rf $(VENV) tools/asyncapi/node_modules .pytest_cache

@@ -1,0 +1,49 @@
+"""Wires settings into the domain: the classifier, priority rules and policies (composition root)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
+
+from complaint_stream.domain.classification import Classifier, load_rules
+from complaint_stream.domain.priority import PriorityRules, load_priority_rules
+from complaint_stream.domain.triage import TriagePolicy
+from complaint_stream.settings import Settings
+
+
+def _fingerprint(*blobs: bytes) -> str:
+    h = hashlib.sha256()
+    for blob in blobs:
+        h.update(blob)
+    return h.hexdigest()[:12]
+
+
+def build_classifier(settings: Settings) -> tuple[Classifier, str]:
+    """The configured classifier and a version string (rules + model fingerprint)."""
+    if settings.classifier_rules:
+        rules_bytes = Path(settings.classifier_rules).read_bytes()
+        rules = load_rules(settings.classifier_rules)
+    else:
+        rules_bytes = resources.files("complaint_stream.domain.classification").joinpath("rules.json").read_bytes()
+        rules = load_rules()
+    model = None
+    blobs = [rules_bytes]
+    if settings.classifier_model:
+        from complaint_stream.domain.classification.model import TextModel
+
+        model = TextModel.load(settings.classifier_model)
+        blobs.append(Path(settings.classifier_model).read_bytes())
+    version = ("rules+model-" if model is not None else "rules-") + _fingerprint(*blobs)
+    return Classifier(rules, model=model), version
+
+
+def build_priority_rules(settings: Settings) -> PriorityRules:
+    return load_priority_rules(settings.priority_rules or None)
+
+
+def build_triage_policy(settings: Settings, classifier_version: str) -> TriagePolicy:
+    return TriagePolicy(repeat_window=timedelta(days=settings.repeat_window_days),
+                        review_confidence=settings.review_confidence,
+                        classifier_version=classifier_version)

@@ -1,0 +1,103 @@
+"""``complaints``: one console command with subcommands; each has ``--help``.
+
+Handlers parse arguments, build settings and hand on to the library; they hold no domain logic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+from complaint_stream.cli import commands
+from complaint_stream.settings import SettingsError, load_settings
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _add(sub, name: str, handler: Handler, help_: str, description: str | None = None):
+    p = sub.add_parser(name, help=help_, description=description or help_)
+    p.set_defaults(handler=handler)
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="complaints",
+        description="Complaint Stream: Kafka-driven complaint handling for mobile operators."
+                    " Settings come from COMPLAINTS_* environment variables or a TOML file (--config).",
+    )
+    parser.add_argument("--config", help="TOML settings file (default: $COMPLAINTS_CONFIG or ./complaints.toml)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = _add(sub, "run", commands.run, "run the pipeline locally end to end",
+               "Start (or reuse) the broker, create topics, start the workers, publish the example"
+               " complaints and show what comes out of the pipeline.")
+    run.add_argument("--file", default=None, help="JSON lines of submissions (default: the bundled examples)")
+    run.add_argument("--show", type=int, default=10, help="how many output events to print per topic")
+    run.add_argument("--keep-running", action="store_true", help="leave the workers running until Ctrl-C")
+
+    kafka = _add(sub, "kafka", lambda a: 2, "manage the local single-node Kafka broker")
+    ksub = kafka.add_subparsers(dest="action", required=True, metavar="ACTION")
+    _add(ksub, "start", commands.kafka_start, "provision (first time) and start the local broker; idempotent")
+    _add(ksub, "stop", commands.kafka_stop, "stop the local broker cleanly")
+    _add(ksub, "status", commands.kafka_status, "say whether the local broker runs and where")
+
+    top = _add(sub, "topics", lambda a: 2, "manage the catalogued topics")
+    tsub = top.add_subparsers(dest="action", required=True, metavar="ACTION")
+    _add(tsub, "create", commands.topics_create, "create every catalogued topic that is missing; idempotent")
+    _add(tsub, "check", commands.topics_check, "report missing topics and drift; exit 1 on any")
+    _add(tsub, "list", commands.topics_list, "print the catalogue")
+
+    pub = _add(sub, "publish", commands.publish, "send channel submissions (JSON lines) to the intake topic")
+    pub.add_argument("file", help="a JSON-lines file, or - for standard input")
+
+    con = _add(sub, "consume", commands.consume, "print the events of a catalogued topic")
+    con.add_argument("topic", help="full or short topic name (received, classified, deadletter ...)")
+    con.add_argument("--from-beginning", action="store_true", help="start at the oldest record (default: only new)")
+    con.add_argument("--max", type=int, default=None, metavar="N", help="stop after N records")
+    con.add_argument("--json", action="store_true", help="one JSON object per line instead of pretty output")
+    con.add_argument("--timeout", type=float, default=5.0, help="stop after this many seconds without a record")
+
+    sch = _add(sub, "schema", lambda a: 2, "event schemas")
+    ssub = sch.add_subparsers(dest="action", required=True, metavar="ACTION")
+    exp = _add(ssub, "export", commands.schema_export, "write a JSON Schema per event and an AsyncAPI 3.0 document")
+    exp.add_argument("directory")
+
+    wrk = _add(sub, "worker", commands.worker, "run one stream worker (its own consumer group)")
+    wrk.add_argument("name", choices=commands.WORKERS, help="which worker")
+    wrk.add_argument("--loglevel", default=None, help="log level (default: COMPLAINTS_LOG_LEVEL)")
+
+    cls = _add(sub, "classify", commands.classify, "classify JSON lines (text, channel) from a file or stdin")
+    cls.add_argument("file", nargs="?", default="-", help="a JSON-lines file, or - for standard input (default)")
+
+    clf = _add(sub, "classifier", lambda a: 2, "train and evaluate the classifier")
+    csub = clf.add_subparsers(dest="action", required=True, metavar="ACTION")
+    tr = _add(csub, "train", commands.classifier_train, "train the n-gram model on labelled JSON lines")
+    tr.add_argument("file")
+    tr.add_argument("--out", default=None, help="model path (default: COMPLAINTS_CLASSIFIER_MODEL or <state_dir>/classifier-model.joblib)")
+    ev = _add(csub, "eval", commands.classifier_eval, "per-category precision/recall/F1, macro-F1, risk P/R")
+    ev.add_argument("file")
+    ev.add_argument("--folds", type=int, default=5, help="cross-validation folds for the rules+model figures")
+    ev.add_argument("--json", action="store_true", help="print the report as JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.settings = load_settings(config_file=args.config)
+        return int(args.handler(args) or 0)
+    except SettingsError as exc:
+        print(f"complaints: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except commands.CommandError as exc:
+        print(f"complaints: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Triage (分类定级): category, risk, repeat link, priority and review flag of one complaint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from complaint_stream.domain.intake import event_id
+from complaint_stream.domain.priority import PriorityRules, decide_priority
+from complaint_stream.domain.repeats import History, PastComplaint, find_repeat, record_closed, record_opened
+from schemas import (
+    SEVERITY_OF_PRIORITY,
+    Category,
+    ComplaintClassified,
+    ComplaintReceived,
+    ComplaintResolved,
+    Envelope,
+    Priority,
+    RiskFlag,
+    wrap,
+)
+
+
+class ClassifierLike(Protocol):
+    def classify(self, text: str, channel: str): ...
+
+
+@dataclass(frozen=True)
+class TriagePolicy:
+    repeat_window: timedelta
+    review_confidence: float
+    classifier_version: str
+    source: str = "/workers/classify"
+
+
+@dataclass(frozen=True)
+class Triaged:
+    event: Envelope[ComplaintClassified]
+    history: History
+
+
+def triage(received: ComplaintReceived, history: History, classifier: ClassifierLike,
+           priority_rules: PriorityRules, policy: TriagePolicy, now: datetime) -> Triaged:
+    """Classify one received complaint against the customer's history; return the event and new history."""
+    result = classifier.classify(received.text, received.channel.value)
+    repeat = find_repeat(history, received.complaint_id, result.category, received.received_at,
+                         policy.repeat_window)
+    decision = decide_priority(priority_rules, category=result.category, channel=received.channel.value,
+                               risk_flags=result.risk_flags, is_repeat=repeat is not None,
+                               tier=received.customer.tier.value)
+    priority = Priority(decision.priority)
+    reasons = decision.reasons
+    if repeat is not None:
+        state = "open" if repeat.closed_at is None else f"closed {repeat.closed_at:%Y-%m-%d}"
+        reasons = (*reasons, f"repeats {repeat.complaint_id} ({state})")
+    classified = ComplaintClassified(
+        complaint_id=received.complaint_id,
+        customer_key=received.customer_key,
+        channel=received.channel,
+        region=received.region,
+        customer_tier=received.customer.tier,
+        received_at=received.received_at,
+        category=Category(result.category),
+        confidence=round(float(result.confidence), 4),
+        explanation=tuple(result.explanation),
+        risk_flags=tuple(RiskFlag(f) for f in result.risk_flags),
+        repeat_of=None if repeat is None else repeat.complaint_id,
+        priority=priority,
+        severity=SEVERITY_OF_PRIORITY[priority],
+        priority_reasons=reasons,
+        needs_review=result.confidence < policy.review_confidence,
+        classifier_version=policy.classifier_version,
+    )
+    event = wrap(classified, source=policy.source, subject=received.complaint_id,
+                 event_id=event_id(received.complaint_id, "classified"), time=now)
+    new_history = record_opened(
+        history, PastComplaint(received.complaint_id, result.category, received.received_at), now,
+        policy.repeat_window,
+    )
+    return Triaged(event, new_history)
+
+
+def complaint_closed(history: History, resolved: ComplaintResolved, now: datetime, policy: TriagePolicy) -> History:
+    """Record that one of the customer's complaints ended."""
+    return record_closed(history, resolved.complaint_id, resolved.resolved_at, now, policy.repeat_window)

@@ -1,0 +1,1 @@
+"""Adapters to Apache Kafka: the local broker, client configuration, admin, producing and consuming."""

@@ -1,0 +1,39 @@
+"""Event schemas: pydantic v2 models, the CloudEvents envelope and the codec.
+
+Import models from here: ``from schemas import ChannelSubmission, Envelope, wrap``.
+"""
+
+from schemas.base import (
+    Category,
+    Channel,
+    CustomerTier,
+    EventModel,
+    Payload,
+    Priority,
+    RiskFlag,
+    SEVERITY_OF_PRIORITY,
+    Severity,
+    TicketStatus,
+)
+from schemas.codec import PAYLOADS, REGISTRY, DecodeError, dead_letter, decode, encode
+from schemas.deadletter import DeadLetter, DeadLetterError, FieldError
+from schemas.envelope import CONTENT_TYPE, Envelope, envelope_type, wrap
+from schemas.events import (
+    AddNote,
+    ChangePriority,
+    ComplaintAssigned,
+    ComplaintClassified,
+    ComplaintEscalated,
+    ComplaintReceived,
+    ComplaintResolved,
+    ComplaintStatusChanged,
+    HotSpotDetected,
+    Note,
+    ReassignComplaint,
+    SlaEvent,
+    StatisticsUpdated,
+    StatusChange,
+)
+from schemas.submission import Attachment, ChannelSubmission, Customer, Limits, Region
+
+__all__ = [name for name in dir() if not name.startswith("_")]

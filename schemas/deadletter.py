@@ -1,0 +1,48 @@
+"""Dead letters: one format for every stage (死信)."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import ClassVar
+
+from pydantic import Field
+
+from schemas.base import EventModel, Payload
+
+
+class FieldError(EventModel):
+    """One validation failure, located by its field path."""
+
+    loc: str = Field(description="Dotted path of the field, e.g. data.customer.msisdn; empty for the whole record.")
+    msg: str
+
+
+class DeadLetterError(EventModel):
+    type: str = Field(description="Machine-readable kind: invalid_json, schema_violation, unknown_event_type, processing_error ...")
+    message: str
+    fields: tuple[FieldError, ...] = ()
+
+
+class DeadLetter(Payload):
+    """A record a stage could not accept, kept losslessly with the reason."""
+
+    event_type: ClassVar[str] = "org.complaintstream.deadletter.v1"
+
+    stage: str = Field(description="Which stage rejected it: publish, intake, classify ...")
+    source_topic: str
+    source_partition: int | None = None
+    source_offset: int | None = None
+    original_key_b64: str | None = None
+    original_value_b64: str = Field(description="The original record value, base64 (lossless).")
+    original_headers: tuple[tuple[str, str], ...] = ()
+    error: DeadLetterError
+    failed_at: datetime
+
+    @property
+    def original_value(self) -> bytes:
+        return base64.b64decode(self.original_value_b64)
+
+    @property
+    def original_key(self) -> bytes | None:
+        return None if self.original_key_b64 is None else base64.b64decode(self.original_key_b64)

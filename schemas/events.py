@@ -1,0 +1,223 @@
+"""Lifecycle events of a complaint, named in the past tense.
+
+Payloads follow the TMF621 Trouble Ticket model where they overlap: ``status``
+values, ``severity``, ``priority``, ``ticket_type`` = "complaint", ``channel``,
+the customer as related party, notes and status-change history.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from schemas.base import (
+    Category,
+    Channel,
+    CustomerTier,
+    EventModel,
+    Payload,
+    Priority,
+    RiskFlag,
+    Severity,
+    TicketStatus,
+)
+from schemas.submission import Attachment, Customer, Region
+
+CustomerKey = str  # HMAC of the phone number; safe to use as a Kafka key and in statistics
+
+
+class Note(EventModel):
+    """A free-text note on a complaint (TMF621 note)."""
+
+    author: str = Field(min_length=1, max_length=64)
+    text: str = Field(min_length=1, max_length=4000)
+    at: datetime
+
+
+class StatusChange(EventModel):
+    """One step of the status history (TMF621 statusChange)."""
+
+    status: TicketStatus
+    changed_at: datetime
+    reason: str = ""
+
+
+class ComplaintReceived(Payload):
+    """A validated, normalised, de-duplicated complaint with its id (受理登记)."""
+
+    event_type: ClassVar[str] = "org.complaintstream.complaint.received.v1"
+
+    complaint_id: str
+    ticket_type: Literal["complaint"] = "complaint"
+    status: TicketStatus = TicketStatus.ACKNOWLEDGED
+    channel: Channel
+    channel_ref: str
+    text: str
+    customer: Customer
+    customer_key: CustomerKey
+    region: Region
+    language: Literal["zh", "en", "mixed"] | None = None
+    occurred_at: datetime
+    received_at: datetime
+    attachments: tuple[Attachment, ...] = ()
+
+
+class ComplaintClassified(Payload):
+    """Category, risk, repeat and priority decided for one complaint (分类定级)."""
+
+    event_type: ClassVar[str] = "org.complaintstream.complaint.classified.v1"
+
+    complaint_id: str
+    customer_key: CustomerKey
+    channel: Channel
+    region: Region
+    customer_tier: CustomerTier
+    received_at: datetime
+    category: Category
+    confidence: float = Field(ge=0.0, le=1.0)
+    explanation: tuple[str, ...] = ()
+    risk_flags: tuple[RiskFlag, ...] = ()
+    repeat_of: str | None = Field(default=None, description="Earlier complaint this one repeats (重复投诉).")
+    priority: Priority
+    severity: Severity
+    priority_reasons: tuple[str, ...] = ()
+    needs_review: bool = False
+    classifier_version: str = ""
+
+    @property
+    def risk(self) -> bool:
+        return bool(self.risk_flags)
+
+
+class ComplaintAssigned(Payload):
+    """The complaint was given to a team and optionally an agent (派单)."""
+
+    event_type: ClassVar[str] = "org.complaintstream.complaint.assigned.v1"
+
+    complaint_id: str
+    team: str
+    agent_id: str | None = None
+    priority: Priority
+    assigned_at: datetime
+    respond_by: datetime
+    resolve_by: datetime
+    reason: str = ""
+
+
+class ComplaintStatusChanged(Payload):
+    """A status update from an agent or the CRM (处理进展)."""
+
+    event_type: ClassVar[str] = "org.complaintstream.complaint.status-changed.v1"
+
+    complaint_id: str
+    status: TicketStatus
+    changed_at: datetime
+    actor: str = Field(min_length=1, max_length=64)
+    note: str = ""
+    resolution: str = ""
+
+
+
+
+class SlaEvent(Payload):
+    """An SLA clock crossed a threshold: at risk, breached, or met (时限预警/超时)."""
+
+    event_type: ClassVar[str] = "org.complaintstream.complaint.sla.v1"
+
+    complaint_id: str
+    kind: Literal["at_risk", "breached", "met"]
+    deadline: Literal["response", "resolution"]
+    due_at: datetime
+    observed_at: datetime
+    priority: Priority
+
+
+class ComplaintEscalated(Payload):
+    """The complaint moved up the escalation ladder (升级)."""
+
+    event_type: ClassVar[str] = "org.complaintstream.complaint.escalated.v1"
+
+    complaint_id: str
+    level: int = Field(ge=1, le=5)
+    reason: str
+    escalated_to: str
+    escalated_at: datetime
+    priority: Priority
+
+
+class ComplaintResolved(Payload):
+    """Final outcome for downstream systems: CRM, billing refunds, notifications (办结)."""
+
+    event_type: ClassVar[str] = "org.complaintstream.complaint.resolved.v1"
+
+    complaint_id: str
+    customer_key: CustomerKey
+    status: Literal[TicketStatus.RESOLVED, TicketStatus.CLOSED, TicketStatus.REJECTED, TicketStatus.CANCELLED]
+    category: Category
+    resolution: str
+    resolved_at: datetime
+    refund_amount_cny: float | None = Field(default=None, ge=0)
+    satisfaction: int | None = Field(default=None, ge=1, le=5, description="Callback survey score (回访满意度).")
+    status_history: tuple[StatusChange, ...] = ()
+    notes: tuple[Note, ...] = ()
+
+
+class StatisticsUpdated(Payload):
+    """Counts for one window and one dimension. Never carries personal data (统计)."""
+
+    event_type: ClassVar[str] = "org.complaintstream.statistics.updated.v1"
+
+    window_start: datetime
+    window_end: datetime
+    dimension: Literal["category", "channel", "region", "priority", "risk"]
+    counts: dict[str, int]
+
+
+class HotSpotDetected(Payload):
+    """An unusual concentration of complaints in one area and category (热点)."""
+
+    event_type: ClassVar[str] = "org.complaintstream.hotspot.detected.v1"
+
+    province: str
+    city: str
+    district: str
+    category: Category
+    window_start: datetime
+    window_end: datetime
+    count: int = Field(ge=0)
+    baseline: float = Field(ge=0)
+    detected_at: datetime
+
+
+class ReassignComplaint(Payload):
+    """Manual command: move a complaint to another team or agent (改派)."""
+
+    event_type: ClassVar[str] = "org.complaintstream.command.reassign.v1"
+
+    complaint_id: str
+    team: str
+    agent_id: str | None = None
+    requested_by: str
+    reason: str = ""
+
+
+class ChangePriority(Payload):
+    """Manual command: set a complaint's priority (调整优先级)."""
+
+    event_type: ClassVar[str] = "org.complaintstream.command.change-priority.v1"
+
+    complaint_id: str
+    priority: Priority
+    requested_by: str
+    reason: str = ""
+
+
+class AddNote(Payload):
+    """Manual command: attach a note to a complaint (备注)."""
+
+    event_type: ClassVar[str] = "org.complaintstream.command.add-note.v1"
+
+    complaint_id: str
+    note: Note

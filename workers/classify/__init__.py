@@ -1,0 +1,1 @@
+"""Classification worker: category, risk flags, repeat detection and priority (分类定级)."""

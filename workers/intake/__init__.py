@@ -1,0 +1,1 @@
+"""Intake worker: validate, normalise, de-duplicate and register complaints (受理)."""
