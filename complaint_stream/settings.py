@@ -98,6 +98,11 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
+def to_environ(settings: Settings) -> dict[str, str]:
+    """The ``COMPLAINTS_*`` variables that reproduce ``settings`` in a child process."""
+    return {PREFIX + f.name.upper(): str(getattr(settings, f.name)) for f in dataclasses.fields(settings)}
+
+
 def _coerce(name: str, raw: Any, typ: Any) -> Any:
     try:
         if typ in (int, "int"):

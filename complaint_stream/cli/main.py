@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
                "Start (or reuse) the broker, create topics, start the workers, publish the example"
                " complaints and show what comes out of the pipeline.")
     run.add_argument("--file", default=None, help="JSON lines of submissions (default: the bundled examples)")
-    run.add_argument("--show", type=int, default=10, help="how many output events to print per topic")
+    run.add_argument("--show", type=int, default=25, help="how many output events to print per topic")
     run.add_argument("--keep-running", action="store_true", help="leave the workers running until Ctrl-C")
 
     kafka = _add(sub, "kafka", lambda a: 2, "manage the local single-node Kafka broker")

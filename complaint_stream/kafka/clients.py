@@ -40,7 +40,7 @@ def producer(settings: Settings, **extra: Any):
     """An idempotent, acks=all producer (no duplicates on retry, nothing lost on leader change)."""
     from kafka import KafkaProducer
 
-    opts = dict(acks="all", enable_idempotence=True, linger_ms=5, retries=2**31 - 1,
+    opts = dict(acks="all", enable_idempotence=True, linger_ms=10, batch_size=256 * 1024, retries=2**31 - 1,
                 max_in_flight_requests_per_connection=5, compression_type=None)
     opts.update(extra)
     return KafkaProducer(**client_config(settings, **opts))

@@ -73,8 +73,11 @@ def _require(tool: str, hint: str) -> str:
     return path
 
 
-def ensure_jars(cache_dir: Path, kafka_version: str) -> Path:
-    """Download the broker's jars once into ``cache_dir`` and return the library directory."""
+def ensure_jars(cache_dir: Path, kafka_version: str, maven_repo: Path | None = None) -> Path:
+    """Download the broker's jars once into ``cache_dir`` and return the library directory.
+
+    ``maven_repo`` overrides Maven's local repository (~/.m2/repository), e.g. to measure a cold start.
+    """
     home = cache_dir / f"kafka-{kafka_version}"
     libdir = home / "libs"
     marker = home / ".complete"
@@ -91,6 +94,8 @@ def ensure_jars(cache_dir: Path, kafka_version: str) -> Path:
         f"{_DEPENDENCY_PLUGIN}:copy-dependencies",
         "-DincludeScope=runtime", f"-DoutputDirectory={libdir}",
     ]
+    if maven_repo is not None:
+        cmd.append(f"-Dmaven.repo.local={maven_repo}")
     with open(home / "maven.log", "w", encoding="utf-8") as log:
         proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=False)
     if proc.returncode != 0 or not any(libdir.glob("kafka_2.13-*.jar")):

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from complaint_stream.settings import Settings
+from complaint_stream.settings import Settings, to_environ
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPLAINTS_")}
-    for f in dataclasses.fields(settings):
-        env["COMPLAINTS_" + f.name.upper()] = str(getattr(settings, f.name))
+    env.update(to_environ(settings))
     env["PYTHONPATH"] = str(REPO)
     return env
 

@@ -4,7 +4,7 @@ Two agents:
 
 * ``rekey`` reads received complaints and resolved complaints (both keyed by
   complaint id) and forwards the unchanged bytes to
-  ``complaints.classify.by-customer.v1`` keyed by customer key;
+  ``topics.CLASSIFY_BY_CUSTOMER`` keyed by customer key;
 * ``classify`` reads that topic. Its table ``classify-customer-history``
   (customer key -> recent complaints) is therefore co-partitioned with the
   stream that reads and updates it, and one customer's complaints and

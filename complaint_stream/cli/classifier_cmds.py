@@ -1,0 +1,134 @@
+"""``complaints classify`` and ``complaints classifier train|eval``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, TextIO
+
+from complaint_stream.bootstrap import build_classifier, build_priority_rules
+from complaint_stream.domain.classification import load_rules
+from complaint_stream.domain.normalise import normalise_channel
+from complaint_stream.domain.priority import decide_priority
+from complaint_stream.settings import Settings
+
+
+def _rows(lines: Iterable[str]) -> Iterable[tuple[int, dict | None, str]]:
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield number, None, f"invalid JSON: {exc.msg}"
+            continue
+        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str) or not obj["text"].strip():
+            yield number, None, "needs an object with a non-empty 'text'"
+            continue
+        yield number, obj, ""
+
+
+def _fingerprint(text: str) -> str:
+    return hashlib.sha256(" ".join(text.split()).encode("utf-8")).hexdigest()[:16]
+
+
+def classify_lines(lines: Iterable[str], out: TextIO, settings: Settings) -> int:
+    """One JSON line out per JSON line in: category, confidence, risk, priority, needs_review, explanation."""
+    classifier, version = build_classifier(settings)
+    rules = build_priority_rules(settings)
+    errors = 0
+    for number, obj, error in _rows(lines):
+        if obj is None:
+            errors += 1
+            print(f"line {number}: {error}", file=sys.stderr)
+            continue
+        try:
+            channel = normalise_channel(obj.get("channel", "app"))
+        except ValueError as exc:
+            errors += 1
+            print(f"line {number}: {exc}", file=sys.stderr)
+            continue
+        result = classifier.classify(obj["text"], channel)
+        decision = decide_priority(rules, category=result.category, channel=channel, risk_flags=result.risk_flags,
+                                   is_repeat=bool(obj.get("repeat", False)),
+                                   tier=str(obj.get("customer_tier", "standard")))
+        record = {
+            **({"id": obj["id"]} if "id" in obj else {}),
+            "category": result.category,
+            "confidence": round(result.confidence, 4),
+            "risk": result.risk,
+            "risk_flags": list(result.risk_flags),
+            "priority": decision.priority,
+            "needs_review": result.confidence < settings.review_confidence,
+            "explanation": list(result.explanation),
+            "priority_reasons": list(decision.reasons),
+            "classifier_version": version,
+        }
+        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return 1 if errors else 0
+
+
+def default_model_path(settings: Settings) -> Path:
+    return Path(settings.classifier_model) if settings.classifier_model else \
+        Path(settings.state_dir) / "classifier-model.pkl"
+
+
+def train(lines: Iterable[str], out: str | None, settings: Settings) -> int:
+    from complaint_stream.domain.classification.model import train_model
+
+    rows = []
+    for number, obj, error in _rows(lines):
+        if obj is None or not isinstance(obj.get("category"), str):
+            print(f"line {number}: {error or 'needs a string category'}", file=sys.stderr)
+            continue
+        rows.append(obj)
+    categories = sorted({r["category"] for r in rows})
+    if len(rows) < 10 or len(categories) < 2:
+        print(f"need at least 10 labelled rows in 2 categories; got {len(rows)} in {len(categories)}", file=sys.stderr)
+        return 1
+    model = train_model(rows)
+    path = Path(out) if out else default_model_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    meta = {"trained_at": datetime.now(timezone.utc).isoformat(), "rows": len(rows), "categories": categories,
+            "text_fingerprints": sorted({_fingerprint(r["text"]) for r in rows})}
+    Path(f"{path}.meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    print(f"trained on {len(rows)} rows in {len(categories)} categories; saved {path}")
+    print(f"use it with COMPLAINTS_CLASSIFIER_MODEL={path}")
+    return 0
+
+
+def evaluate_file(lines: Iterable[str], settings: Settings, folds: int = 5, as_json: bool = False) -> int:
+    from complaint_stream.domain.classification import Classifier
+    from complaint_stream.domain.classification.evaluation import cross_validate, evaluate
+
+    rows = [obj for _n, obj, _e in _rows(lines) if obj is not None and "category" in obj]
+    if not rows:
+        print("no labelled rows (need text and category)", file=sys.stderr)
+        return 1
+    rules = load_rules(settings.classifier_rules or None)
+    reports = [evaluate(rows, Classifier(rules), label="rules alone")]
+    note = ""
+    if settings.classifier_model:
+        meta_path = Path(f"{settings.classifier_model}.meta.json")
+        trained = set(json.loads(meta_path.read_text())["text_fingerprints"]) if meta_path.is_file() else None
+        overlap = None if trained is None else sum(_fingerprint(r["text"]) in trained for r in rows)
+        if overlap == 0:
+            classifier, version = build_classifier(settings)
+            reports.append(evaluate(rows, classifier, label=f"rules + configured model ({version})"))
+        else:
+            note = ("configured model not scored: it was trained on "
+                    + (f"{overlap} of these rows" if overlap else "unknown data (no .meta.json)")
+                    + "; see the cross-validated figures instead")
+    if folds >= 2:
+        reports.append(cross_validate(rows, rules, folds=folds))
+    if as_json:
+        print(json.dumps({"reports": [r.to_dict() for r in reports], "note": note}, ensure_ascii=False, indent=2))
+    else:
+        print("\n\n".join(r.to_text() for r in reports))
+        if note:
+            print(f"\nnote: {note}")
+    return 0

@@ -1,0 +1,156 @@
+"""``complaints run``: the whole pipeline on this machine, fed with the example complaints."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+from complaint_stream.settings import Settings, to_environ
+
+WORKER_NAMES = ("intake", "classify")
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "complaints.jsonl"
+
+
+def retime(lines: Iterable[str], now: datetime, run_tag: str) -> list[str]:
+    """Make the bundled examples current: shift times so the newest is a minute ago, and tag channel
+    references with this run so a second run is not (correctly) swallowed as duplicates of the first.
+    Lines that are not JSON objects pass through unchanged."""
+    objs: list[object] = []
+    for line in lines:
+        try:
+            objs.append(json.loads(line))
+        except json.JSONDecodeError:
+            objs.append(line)
+    times = [datetime.fromisoformat(o["occurred_at"]) for o in objs
+             if isinstance(o, dict) and isinstance(o.get("occurred_at"), str)]
+    shift = (now - timedelta(minutes=1)) - max(times) if times else timedelta(0)
+    out = []
+    for o in objs:
+        if isinstance(o, dict):
+            if isinstance(o.get("occurred_at"), str):
+                o["occurred_at"] = (datetime.fromisoformat(o["occurred_at"]) + shift).isoformat()
+            if isinstance(o.get("channel_ref"), str):
+                o["channel_ref"] = f"{o['channel_ref']}-{run_tag}"
+            out.append(json.dumps(o, ensure_ascii=False))
+        else:
+            out.append(str(o).rstrip("\n"))
+    return out
+
+
+def _start_workers(settings: Settings, log_dir: Path) -> list[tuple[str, subprocess.Popen, Path]]:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **to_environ(settings)}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(EXAMPLES.parents[1]), env.get("PYTHONPATH")]))
+    procs = []
+    for port, name in enumerate(WORKER_NAMES, start=9401):
+        log = log_dir / f"worker-{name}.log"
+        wenv = {**env, "COMPLAINTS_METRICS_PORT": str(settings.metrics_port + WORKER_NAMES.index(name))
+                if settings.metrics_port else str(port)}
+        with open(log, "ab") as fh:
+            proc = subprocess.Popen([sys.executable, "-m", "complaint_stream.cli.main", "worker", name],
+                                    stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT, env=wenv)
+        procs.append((name, proc, log))
+        print(f"started worker {name} (pid {proc.pid}), metrics http://127.0.0.1:{wenv['COMPLAINTS_METRICS_PORT']}"
+              f"/metrics, log {log}")
+    return procs
+
+
+def _stop_workers(procs) -> None:
+    for _name, proc, _log in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for name, proc, _log in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        print(f"stopped worker {name}")
+
+
+def _metric(port: int, name: str) -> float:
+    try:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+    except OSError:
+        return 0.0
+    return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines()
+               if line.startswith(name) and not line.startswith("#"))
+
+
+def run_pipeline(settings: Settings, *, example_file: str | None, show: int, keep_running: bool,
+                 ensure_broker: Callable[[Settings], str]) -> int:
+    from complaint_stream.channel_api import ChannelPublisher, validate_submission
+    from complaint_stream.kafka.admin import create_topics
+    from complaint_stream.kafka.records import read_topic
+    from topics import CLASSIFIED, DEAD_LETTERS
+
+    bootstrap = ensure_broker(settings)
+    print(f"Kafka at {bootstrap}")
+    created, present = create_topics(settings)
+    print(f"topics: {len(created)} created, {len(present)} present")
+
+    marks = {t.name: sum(1 for _ in read_topic(settings, t, idle_timeout=1.0)) for t in (CLASSIFIED, DEAD_LETTERS)}
+    procs = _start_workers(settings, Path(settings.state_dir) / "logs")
+    try:
+        now = datetime.now(timezone.utc)
+        source = Path(example_file) if example_file else EXAMPLES
+        lines = retime(source.read_text(encoding="utf-8").splitlines(), now, now.strftime("r%H%M%S"))
+        expected = set()
+        for line in lines:
+            try:
+                expected.add(validate_submission(json.loads(line), settings).dedup_key)
+            except Exception:  # noqa: BLE001 - the publisher reports these
+                pass
+        with ChannelPublisher(settings) as pub:
+            summary = pub.publish_lines(lines, source_name=source.name)
+        print(f"\npublished {source.name}: sent {summary.sent}, rejected {summary.rejected_count}")
+        for number, reason in summary.rejected:
+            print(f"  line {number}: {reason}")
+
+        print(f"\nwaiting for {len(expected)} distinct complaints to come out classified ...")
+        deadline = time.monotonic() + 120
+        classified = []
+        while time.monotonic() < deadline and len(classified) < len(expected):
+            recs = list(read_topic(settings, CLASSIFIED, idle_timeout=1.5))[marks[CLASSIFIED.name]:]
+            classified = [r.envelope.data for r in recs if r.envelope is not None]
+            if any(p.poll() is not None for _n, p, _l in procs):
+                print("a worker exited; see its log", file=sys.stderr)
+                return 1
+        _print_classified(classified, show)
+        letters = list(read_topic(settings, DEAD_LETTERS, idle_timeout=1.5))[marks[DEAD_LETTERS.name]:]
+        print(f"\ndead letters this run: {len(letters)}")
+        for rec in letters[:show]:
+            dl = rec.envelope.data
+            print(f"  [{dl.stage}] {dl.error.type}: {dl.error.message[:110]}")
+        dups = _metric(settings.metrics_port or 9401, "complaints_intake_duplicates_total")
+        print(f"\nsummary: lines {len(lines)}, rejected {summary.rejected_count}, sent {summary.sent},"
+              f" duplicates at intake {dups:.0f}, classified {len(classified)} of {len(expected)} expected")
+        ok = len(classified) >= len(expected)
+        if keep_running:
+            print("\nworkers keep running; publish more with `complaints publish FILE`. Ctrl-C stops them.")
+            while all(p.poll() is None for _n, p, _l in procs):
+                time.sleep(1)
+        return 0 if ok else 1
+    finally:
+        _stop_workers(procs)
+
+
+def _print_classified(items, show: int) -> None:
+    print(f"\n{'complaint':<25} {'channel':<9} {'category':<19} {'prio':<4} {'conf':>5}  flags")
+    for c in sorted(items, key=lambda c: (c.priority.value, c.complaint_id))[: max(show, 0) or len(items)]:
+        flags = [f.value for f in c.risk_flags]
+        if c.repeat_of:
+            flags.append(f"repeat-of:{c.repeat_of}")
+        if c.needs_review:
+            flags.append("needs-review")
+        print(f"{c.complaint_id:<25} {c.channel.value:<9} {c.category.value:<19} {c.priority.value:<4}"
+              f" {c.confidence:>5.2f}  {' '.join(flags)}")
+    if len(items) > show > 0:
+        print(f"... and {len(items) - show} more (complaints consume classified --from-beginning)")

@@ -1,0 +1,112 @@
+"""The classification agents with faust's test_context: re-keying, triage, repeats, closings."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from prometheus_client import CollectorRegistry
+
+from complaint_stream.channel_api import submission_envelope, validate_submission
+from complaint_stream.domain.intake import IntakePolicy, accept_submission
+from schemas import ComplaintClassified, ComplaintResolved, DeadLetter, TicketStatus, decode, encode, wrap
+from tests.agent.conftest import NOW, prepare
+from tests.support.factories import submission
+from topics import CLASSIFIED, CLASSIFY_BY_CUSTOMER, DEAD_LETTERS
+from workers.classify.app import create_app
+
+POLICY = IntakePolicy(dedup_window=timedelta(days=7), customer_key_secret="test")
+
+
+def received_bytes(i, text, phone="13812345678", channel="app", at=NOW):
+    sub = validate_submission(submission(i, at, text=text, channel=channel, customer={"msisdn": phone}), now=at)
+    return encode(accept_submission(submission_envelope(sub), None, at, POLICY).event)
+
+
+def resolved_bytes(received: bytes, at):
+    from schemas import ComplaintReceived
+
+    r = decode(received, [ComplaintReceived]).data
+    resolved = ComplaintResolved(complaint_id=r.complaint_id, customer_key=r.customer_key,
+                                 status=TicketStatus.CLOSED, category="network", resolution="fixed",
+                                 resolved_at=at)
+    return encode(wrap(resolved, source="/crm", subject=r.complaint_id))
+
+
+def build(base_settings, outbox, clock, registry=None, **kw):
+    return prepare(create_app(base_settings, clock=clock, registry=registry or CollectorRegistry(), outbox=outbox, **kw))
+
+
+def classified(outbox):
+    return [decode(v, [ComplaintClassified]).data for _k, v in outbox.on(CLASSIFIED)]
+
+
+async def test_rekey_forwards_the_unchanged_bytes_keyed_by_customer(base_settings, outbox, clock):
+    built = build(base_settings, outbox, clock)
+    raw = received_bytes(1, "手机没有信号")
+    async with built.agents["rekey"].test_context() as agent:
+        await agent.put(raw, key=b"CMP-1")
+        await agent.put(b"junk", key=b"CMP-2")
+    [(key, value)] = outbox.on(CLASSIFY_BY_CUSTOMER)
+    from schemas import ComplaintReceived
+    assert value == raw and key == decode(raw, [ComplaintReceived]).data.customer_key.encode()
+    assert [decode(v, [DeadLetter]).data.error.type for _k, v in outbox.on(DEAD_LETTERS)] == ["invalid_json"]
+
+
+async def test_a_received_complaint_comes_out_classified_with_priority_and_reasons(base_settings, outbox, clock):
+    registry = CollectorRegistry()
+    built = build(base_settings, outbox, clock, registry)
+    async with built.agents["classify"].test_context() as agent:
+        await agent.put(received_bytes(1, "家里手机一点信号都没有，打不了电话，再不解决我就向工信部投诉"), key=b"c")
+    [c] = classified(outbox)
+    assert c.category.value == "network"
+    assert [f.value for f in c.risk_flags] == ["regulator"] and c.priority.value == "P1"
+    assert c.severity.value == "critical" and c.explanation and c.priority_reasons
+    assert c.classifier_version.startswith("rules-")
+    assert registry.get_sample_value("complaints_classified_total", {"category": "network", "priority": "P1"}) == 1
+
+
+async def test_a_second_complaint_of_the_same_kind_is_marked_as_a_repeat(base_settings, outbox, clock):
+    built = build(base_settings, outbox, clock)
+    first = received_bytes(1, "手机信号很差，经常掉线")
+    async with built.agents["classify"].test_context() as agent:
+        await agent.put(first, key=b"c")
+        clock.now = NOW + timedelta(hours=2)
+        await agent.put(received_bytes(2, "还是没信号，电话一直掉线", at=clock.now), key=b"c")
+        await agent.put(received_bytes(3, "another customer: no signal at home", phone="13900000000",
+                                       at=clock.now), key=b"d")
+    a, b, other = classified(outbox)
+    assert a.repeat_of is None and b.repeat_of == a.complaint_id and other.repeat_of is None
+    assert b.priority.value == "P2"  # network baseline P3, one step up for the repeat
+
+
+async def test_a_complaint_closed_longer_ago_than_the_window_is_no_longer_repeated(base_settings, outbox, clock):
+    built = build(base_settings.with_overrides(repeat_window_days=30), outbox, clock)
+    first = received_bytes(1, "手机信号很差，经常掉线")
+    async with built.agents["classify"].test_context() as agent:
+        await agent.put(first, key=b"c")
+        await agent.put(resolved_bytes(first, NOW + timedelta(days=1)), key=b"c")
+        clock.now = NOW + timedelta(days=20)
+        await agent.put(received_bytes(2, "又没信号了，掉线", at=clock.now), key=b"c")
+        clock.now = NOW + timedelta(days=40)
+        await agent.put(received_bytes(3, "信号又差了，打不通电话", at=clock.now), key=b"c")
+    first_c, within, after = classified(outbox)
+    assert within.repeat_of == first_c.complaint_id
+    assert after.repeat_of == within.complaint_id  # the second one is still open
+    assert "open" in after.priority_reasons[-1]
+
+
+async def test_a_classifier_failure_dead_letters_the_record_and_the_agent_goes_on(base_settings, outbox, clock):
+    class Exploding:
+        def classify(self, text, channel):
+            if "boom" in text:
+                raise RuntimeError("model crashed")
+            from complaint_stream.domain.classification import Classifier
+            return Classifier().classify(text, channel)
+
+    built = build(base_settings, outbox, clock, classifier=Exploding())
+    async with built.agents["classify"].test_context() as agent:
+        await agent.put(received_bytes(1, "boom"), key=b"c")
+        await agent.put(received_bytes(2, "宽带断网三天了"), key=b"c")
+    [dl] = [decode(v, [DeadLetter]).data for _k, v in outbox.on(DEAD_LETTERS)]
+    assert dl.error.type == "processing_error" and "model crashed" in dl.error.message
+    assert [c.category.value for c in classified(outbox)] == ["broadband"]

@@ -1,0 +1,73 @@
+"""Intake decisions: new complaints, retries within the window, deterministic ids, personal data."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from complaint_stream.channel_api import submission_envelope, validate_submission
+from complaint_stream.domain.intake import (
+    Accepted,
+    Duplicate,
+    IntakePolicy,
+    SeenSubmission,
+    accept_submission,
+    complaint_id_for,
+    expired,
+)
+from complaint_stream.domain.privacy import customer_key
+from tests.support.factories import submission
+
+NOW = datetime(2026, 11, 28, 8, 0, tzinfo=timezone.utc)
+POLICY = IntakePolicy(dedup_window=timedelta(days=7), customer_key_secret="s3cret")
+
+
+def envelope(i=1, **overrides):
+    return submission_envelope(validate_submission(submission(i, NOW, **overrides), now=NOW))
+
+
+def test_a_first_submission_becomes_a_received_complaint():
+    env = envelope()
+    decision = accept_submission(env, None, NOW, POLICY)
+    assert isinstance(decision, Accepted)
+    received = decision.event.data
+    assert received.status.value == "acknowledged" and received.ticket_type == "complaint"
+    assert received.received_at == NOW and received.text == env.data.text
+    assert received.customer.msisdn == env.data.customer.msisdn  # agents need it to call back
+    assert received.customer_key == customer_key(env.data.customer.msisdn, "s3cret")
+    assert decision.event.subject == received.complaint_id
+    assert decision.seen == SeenSubmission(received.complaint_id, NOW)
+
+
+def test_a_retry_within_the_window_is_a_duplicate_of_the_first():
+    seen = SeenSubmission("CMP20261128-AAAA", NOW - timedelta(days=6, hours=23))
+    assert accept_submission(envelope(), seen, NOW, POLICY) == Duplicate(seen)
+
+
+def test_the_same_reference_after_the_window_is_a_new_complaint():
+    seen = SeenSubmission("CMP20261101-AAAA", NOW - timedelta(days=7, seconds=1))
+    assert isinstance(accept_submission(envelope(), seen, NOW, POLICY), Accepted)
+    assert expired(seen, NOW, POLICY)
+
+
+def test_the_channels_own_complaint_id_is_kept():
+    assert complaint_id_for(envelope(complaint_id="HL-2026-000123")) == "HL-2026-000123"
+
+
+def test_derived_ids_are_deterministic_per_submission_event_and_differ_between_events():
+    a, b = envelope(), envelope()
+    assert complaint_id_for(a) == complaint_id_for(a)
+    assert complaint_id_for(a) != complaint_id_for(b)  # a new event of the same reference
+    assert complaint_id_for(a).startswith("CMP20261128-")
+
+
+def test_a_replayed_submission_gives_the_same_event_id():
+    env = envelope()
+    first = accept_submission(env, None, NOW, POLICY)
+    again = accept_submission(env, None, NOW + timedelta(seconds=5), POLICY)
+    assert first.event.id == again.event.id and first.event.data.complaint_id == again.event.data.complaint_id
+
+
+def test_the_customer_key_does_not_contain_the_phone_number():
+    decision = accept_submission(envelope(), None, NOW, POLICY)
+    digits = decision.event.data.customer.msisdn.lstrip("+")
+    assert digits[-8:] not in decision.event.data.customer_key
