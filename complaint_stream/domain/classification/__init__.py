@@ -1,0 +1,33 @@
+"""Complaint classification: taxonomy category, confidence and risk flags.
+
+Pure domain code.  Rules (``rules.json``) decide on their own; a trainable
+character n-gram model (:mod:`.model`, needs scikit-learn) can be blended in.
+"""
+
+from .classifier import Classification, Classifier, detect_risk
+from .rules import RISK_FLAGS, RuleSet, RulesError, load_rules
+
+CATEGORIES: tuple[str, ...] = (
+    "network",
+    "broadband",
+    "billing",
+    "vas_subscription",
+    "marketing",
+    "service_quality",
+    "business_handling",
+    "number_portability",
+    "device",
+    "security_fraud",
+    "other",
+)
+
+__all__ = [
+    "CATEGORIES",
+    "RISK_FLAGS",
+    "Classification",
+    "Classifier",
+    "RuleSet",
+    "RulesError",
+    "detect_risk",
+    "load_rules",
+]

@@ -1,0 +1,353 @@
+"""The rule set: vocabulary, negations, boundary rules and risk terms as data.
+
+``rules.json`` next to this module is the packaged default; an operator can
+edit a copy and pass its path to :func:`load_rules`.  Everything in the file
+is compiled once here, so classification itself does no parsing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .text import compile_terms, normalise, normalise_term
+
+DEFAULT_RULES_PATH = Path(__file__).with_name("rules.json")
+
+RISK_FLAGS: tuple[str, ...] = ("regulator", "consumer_association", "media", "legal")
+
+CUE = "cue:"
+RISK = "risk:"
+STOP = "stop"
+NEG_BEFORE = "neg:before"  # weight = window in characters
+NEG_AFTER = "neg:after"
+
+
+class RulesError(ValueError):
+    """The rules file is malformed or refers to unknown categories/cues."""
+
+
+Scores = dict[str, float]
+Condition = Callable[[Scores, Scores], bool]
+
+
+@dataclass(frozen=True)
+class BoundaryRule:
+    """A close-case decision expressed as data (see ``boundaries`` in the file).
+
+    kinds:
+      ``move``  – move ``fraction`` of each ``source`` category's score to ``target``;
+      ``route`` – add the weight of a cue (times the route's fraction) to the
+                  first route whose conditions hold; no route holding drops it;
+      ``scale`` – multiply ``target``'s score by ``fraction``.
+    """
+
+    name: str
+    kind: str
+    when: Condition
+    sources: tuple[str, ...]
+    target: str
+    fraction: float
+    routes: tuple[tuple[Condition, str, float], ...]
+    explain: str
+
+
+@dataclass(frozen=True)
+class TermEntry:
+    """What one matched term means, split by kind."""
+
+    scoring: tuple[tuple[str, float], ...]  # categories and "cue:<name>"
+    categories: tuple[tuple[str, float], ...]  # the same, split: categories
+    cues: tuple[tuple[str, float], ...]  # ... and cue names without "cue:"
+    risk: tuple[str, ...]
+    negates_before: int  # window in characters, 0 = not a negation cue
+    negates_after: int
+
+
+def _entry(targets: Mapping[str, float]) -> TermEntry:
+    scoring = tuple((t, w) for t, w in targets.items()
+                    if not t.startswith((RISK, "neg:")) and t != STOP)
+    return TermEntry(
+        scoring=scoring,
+        categories=tuple((t, w) for t, w in scoring if not t.startswith(CUE)),
+        cues=tuple((t[len(CUE):], w) for t, w in scoring if t.startswith(CUE)),
+        risk=tuple(t[len(RISK):] for t in targets if t.startswith(RISK)),
+        negates_before=int(targets.get(NEG_BEFORE, 0)),
+        negates_after=int(targets.get(NEG_AFTER, 0)),
+    )
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Compiled rules; build it with :func:`load_rules`."""
+
+    categories: tuple[str, ...]
+    fallback: str
+    matcher: re.Pattern[str]
+    # normalised term -> ((target, weight), ...); target is a category,
+    # "cue:<name>", "risk:<flag>", "neg:before"/"neg:after" (weight = window
+    # in characters) or "stop" (absorbs shorter terms inside it, means nothing).
+    lookup: Mapping[str, tuple[tuple[str, float], ...]]
+    # The same, pre-split for the hot path: term -> TermEntry.
+    entries: Mapping[str, "TermEntry"]
+    # (compiled regex, its source, ((target, weight), ...)); each counts once.
+    # (compiled regex, its source, what a match means, possible first
+    # characters or None if unknown); a pattern can only match a text that
+    # contains one of its first characters, so most searches are skipped.
+    patterns: tuple[tuple[re.Pattern[str], str, "TermEntry", frozenset[str] | None], ...]
+    context: tuple[re.Pattern[str], ...]
+    context_factor: float
+    clause_breaks: frozenset[str]
+    boundaries: tuple[BoundaryRule, ...]
+    risk_channels: Mapping[str, tuple[str, ...]]
+    fallback_score: float
+    temperature: float
+    source: str
+
+
+def load_rules(path: str | os.PathLike | None = None) -> RuleSet:
+    """Load and compile a rules file; ``None`` loads the packaged default."""
+    path = Path(path) if path is not None else DEFAULT_RULES_PATH
+    with open(path, encoding="utf-8") as fh:
+        data = json.load(fh)
+    return compile_rules(data, source=str(path))
+
+
+def _term_entries(section: Any) -> list[tuple[str, float]]:
+    """Accept ``{"zh": {term: w}, "en": {...}}``, ``{term: w}`` or ``[term, ...]``."""
+    if isinstance(section, list):
+        return [(t, 1.0) for t in section]
+    if not isinstance(section, dict):
+        raise RulesError(f"bad term section: {section!r}")
+    out: list[tuple[str, float]] = []
+    for key, value in section.items():
+        if isinstance(value, (dict, list)):
+            out.extend(_term_entries(value))
+        else:
+            out.append((key, float(value)))
+    return out
+
+
+def compile_rules(data: Mapping[str, Any], source: str = "<dict>") -> RuleSet:
+    """Compile an already-parsed rules document."""
+    categories = tuple(data["categories"])
+    fallback = data.get("fallback_category", "other")
+    if fallback not in categories:
+        raise RulesError(f"fallback category {fallback!r} is not a category")
+    cues = set(data.get("cues", {}))
+
+    lookup: dict[str, dict[str, float]] = {}
+    prefixes: dict[str, bool] = {}
+
+    def add(term: str, target: str, weight: float) -> None:
+        norm, prefix = normalise_term(term)
+        if not norm:
+            return
+        prefixes[norm] = prefixes.get(norm, False) or prefix
+        # A term listed twice for one target (say under zh and en) counts once.
+        targets = lookup.setdefault(norm, {})
+        targets[target] = max(weight, targets.get(target, weight))
+
+    for cat, section in data.get("terms", {}).items():
+        if cat not in categories:
+            raise RulesError(f"terms for unknown category {cat!r}")
+        for term, weight in _term_entries(section):
+            add(term, cat, weight)
+    for cue, section in data.get("cues", {}).items():
+        for term, weight in _term_entries(section):
+            add(term, CUE + cue, weight)
+    for flag, section in data.get("risk", {}).items():
+        if flag not in RISK_FLAGS:
+            raise RulesError(f"unknown risk flag {flag!r}")
+        for term, _ in _term_entries(section):
+            add(term, RISK + flag, 1.0)
+    for term in data.get("stop_terms", []):
+        add(term, STOP, 0.0)
+
+    neg = data.get("negation", {})
+    for term, window in neg.get("before", {}).items():
+        add(term, NEG_BEFORE, float(window))
+    for term, window in neg.get("after", {}).items():
+        add(term, NEG_AFTER, float(window))
+
+    matcher = compile_terms(prefixes.items())
+
+    # Each pattern is compiled on its own: separate searches let the regex
+    # engine use each pattern's literal prefix, which a joint alternation cannot.
+    patterns = []
+    for entry in data.get("patterns", []):
+        target = entry["target"]
+        _check_target(target, categories, cues)
+        regex = re.compile(entry["pattern"])
+        patterns.append((regex, entry["pattern"],
+                         _entry({target: float(entry.get("weight", 1.0))}), _first_chars(regex)))
+
+    ctx = data.get("context", {})
+    context = tuple(re.compile(p) for p in ctx.get("patterns", []))
+
+    conds = _ConditionParser(categories, cues, fallback)
+    boundaries = []
+    for entry in data.get("boundaries", []):
+        kind = entry["kind"]
+        routes = tuple(
+            (conds.compile(r.get("when", [])), r["to"],
+             float(r.get("fraction", entry.get("fraction", 1.0))))
+            for r in entry.get("routes", [])
+        )
+        for _, to, _ in routes:
+            _check_target(to, categories, set())
+        target = entry.get("target", "")
+        if kind in ("move", "scale"):
+            _check_target(target, categories, set())
+        elif kind == "route":
+            target = entry["cue"]
+            if target not in cues:
+                raise RulesError(f"route on unknown cue {target!r}")
+        else:
+            raise RulesError(f"unknown boundary kind {kind!r}")
+        sources = tuple(entry.get("sources", []))
+        for s in sources:
+            _check_target(s, categories, set())
+        boundaries.append(
+            BoundaryRule(
+                name=entry["name"],
+                kind=kind,
+                when=conds.compile(entry.get("when", [])),
+                sources=sources,
+                target=target,
+                fraction=float(entry.get("fraction", 1.0)),
+                routes=routes,
+                explain=entry.get("explain", entry["name"]),
+            )
+        )
+
+    risk_channels = {
+        normalise(ch): tuple(flags) for ch, flags in data.get("risk_channels", {}).items()
+    }
+    scoring = data.get("scoring", {})
+    return RuleSet(
+        categories=categories,
+        fallback=fallback,
+        matcher=matcher,
+        lookup={k: tuple(v.items()) for k, v in lookup.items()},
+        entries={k: _entry(v) for k, v in lookup.items()},
+        patterns=tuple(patterns),
+        context=context,
+        context_factor=float(ctx.get("factor", 0.5)),
+        clause_breaks=frozenset(neg.get("clause_breaks", ",.;!?，。；！？")),
+        boundaries=tuple(boundaries),
+        risk_channels=risk_channels,
+        fallback_score=float(scoring.get("fallback_score", 1.0)),
+        temperature=float(scoring.get("temperature", 1.5)),
+        source=source,
+    )
+
+
+def _first_chars(regex: re.Pattern[str]) -> frozenset[str] | None:
+    """Characters a match must start with, when the pattern makes that plain."""
+    try:
+        from re import _parser as parser  # type: ignore[attr-defined]  # 3.11+
+        from re._constants import BRANCH, IN, LITERAL, SUBPATTERN, NEGATE  # type: ignore
+    except ImportError:  # pragma: no cover - other interpreters
+        return None
+
+    def first(items) -> set[str] | None:
+        if not items:
+            return None
+        op, av = items[0]
+        if op is LITERAL:
+            return {chr(av)}
+        if op is SUBPATTERN:
+            return first(list(av[3]))
+        if op is BRANCH:
+            out: set[str] = set()
+            for alt in av[1]:
+                chars = first(list(alt))
+                if chars is None:
+                    return None
+                out |= chars
+            return out
+        if op is IN:
+            out = set()
+            for kind, value in av:
+                if kind is LITERAL:
+                    out.add(chr(value))
+                else:  # ranges, categories, negation: give up
+                    return None
+            return out
+        return None
+
+    try:
+        chars = first(list(parser.parse(regex.pattern, regex.flags)))
+    except Exception:  # pragma: no cover - parser internals changed
+        return None
+    return frozenset(chars) if chars else None
+
+
+def _check_target(target: str, categories: tuple[str, ...], cues: set[str]) -> None:
+    if target.startswith(RISK):
+        if target[len(RISK):] not in RISK_FLAGS:
+            raise RulesError(f"unknown risk flag {target!r}")
+    elif target.startswith(CUE):
+        if target[len(CUE):] not in cues:
+            raise RulesError(f"unknown cue {target!r}")
+    elif target not in categories:
+        raise RulesError(f"unknown category {target!r}")
+
+
+_COND = re.compile(r"^\s*(\S+)\s*(>=|<=|==|>|<)\s*(\S+)\s*$")
+
+
+class _ConditionParser:
+    """Turns ``"cat:billing > 0"``, ``"cue:home > cue:mobile"`` or
+    ``"max_except:service_quality >= 3"`` into predicates over (scores, cues).
+
+    All conditions of one rule become a single generated lambda: names are
+    checked against the rule set and spliced in only as string literals.
+    """
+
+    def __init__(self, categories: tuple[str, ...], cues: set[str], fallback: str):
+        self.categories = categories
+        self.cues = cues
+        self.fallback = fallback
+
+    def operand(self, text: str) -> str:
+        if text.startswith("cat:"):
+            name = text[4:]
+            _check_target(name, self.categories, set())
+            return f"s[{name!r}]"
+        if text.startswith("cue:"):
+            name = text[4:]
+            if name not in self.cues:
+                raise RulesError(f"unknown cue in condition: {text!r}")
+            return f"c.get({name!r}, 0.0)"
+        if text.startswith("max_except:"):
+            excluded = set(text[11:].split(",")) | {self.fallback}
+            for name in excluded:
+                _check_target(name, self.categories, set())
+            names = [n for n in self.categories if n not in excluded]
+            return "max(" + ", ".join(f"s[{n!r}]" for n in names) + ", 0.0)"
+        try:
+            return repr(float(text))
+        except ValueError:
+            raise RulesError(f"bad operand in condition: {text!r}") from None
+
+    def expression(self, text: str) -> str:
+        m = _COND.match(text)
+        if not m:
+            raise RulesError(f"bad condition: {text!r}")
+        return f"({self.operand(m[1])} {m[2]} {self.operand(m[3])})"
+
+    def compile(self, conditions: list[str]) -> Condition:
+        if not conditions:
+            return _always
+        body = " and ".join(self.expression(c) for c in conditions)
+        return eval(f"lambda s, c: {body}", {"__builtins__": {}, "max": max})  # noqa: S307
+
+
+def _always(scores: Scores, cues: Scores) -> bool:
+    return True
