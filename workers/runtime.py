@@ -151,6 +151,12 @@ class DeadLetterSink:
                     err.type, err.message)
 
 
+    async def failed(self, message: Any, exc: BaseException) -> None:
+        """Dead-letter a record whose processing raised, with the exception as the reason."""
+        log.exception("%s failed on %s[%s]@%s", self.stage, message.topic, message.partition, message.offset)
+        await self.send(message, DeadLetterError(type="processing_error", message=f"{type(exc).__name__}: {exc}"[:500]))
+
+
 def run_worker(built: BuiltWorker, settings: Settings, loglevel: str | None = None) -> int:
     """Start the metrics endpoint and run the faust worker until it is stopped."""
     port = settings.metrics_port or built.spec.default_metrics_port

@@ -53,7 +53,8 @@ def pipeline(kafka_settings, tmp_path_factory):
     records += _bad_records(now)
     assert len(records) == 1000
 
-    with running_workers(kafka_settings, ["intake", "classify"], tmp_path_factory.mktemp("logs")) as ports:
+    log_dir = tmp_path_factory.mktemp("logs")
+    with running_workers(kafka_settings, ["intake", "classify"], log_dir) as ports:
         producer = KafkaProducer(bootstrap_servers=kafka_settings.bootstrap, acks="all")
         for key, value in records:
             producer.send(topics.SUBMISSIONS.name, key=key, value=value)
@@ -75,7 +76,7 @@ def pipeline(kafka_settings, tmp_path_factory):
     classified = [r.envelope.data for r in read_topic(kafka_settings, topics.CLASSIFIED, idle_timeout=3)]
     letters = [r.envelope.data for r in read_topic(kafka_settings, topics.DEAD_LETTERS, idle_timeout=3)]
     return {"subs": subs, "received": received, "classified": classified, "letters": letters,
-            "intake": intake, "classify": classify, "settings": kafka_settings}
+            "intake": intake, "classify": classify, "settings": kafka_settings, "log_dir": log_dir}
 
 
 def test_every_valid_distinct_submission_is_received_exactly_once_with_its_content(pipeline):
@@ -120,3 +121,10 @@ def test_the_counts_add_up_to_the_input(pipeline):
     assert duplicates == N_DUP
     assert dead == N_BAD
     assert ours_received + N_DUP + N_BAD == 1000
+
+
+def test_worker_logs_show_phone_numbers_masked_and_never_whole(pipeline):
+    logs = "".join(p.read_text(encoding="utf-8", errors="replace") for p in pipeline["log_dir"].glob("*.log"))
+    assert "****" in logs  # intake logs each accepted complaint with the masked number
+    leaked = [s.customer.msisdn for s in pipeline["subs"] if s.customer.msisdn.removeprefix("+86") in logs]
+    assert leaked == []

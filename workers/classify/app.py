@@ -24,7 +24,7 @@ from complaint_stream.domain.repeats import PastComplaint
 from complaint_stream.domain.triage import complaint_closed, triage
 from complaint_stream.settings import Settings
 from monitoring.metrics import Metrics
-from schemas import ComplaintReceived, ComplaintResolved, DeadLetterError, DecodeError, decode, encode
+from schemas import ComplaintReceived, ComplaintResolved, DecodeError, decode, encode
 from topics import CLASSIFIED, CLASSIFY_BY_CUSTOMER, RECEIVED, RESOLVED
 from workers.runtime import (
     BuiltWorker, Clock, DeadLetterSink, FaustOutbox, Outbox, WorkerSpec, make_app, raw_topic, utcnow,
@@ -92,9 +92,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow, registry: Collector
                 except DecodeError as exc:
                     await dead_letters.send(msg, exc)
                 except Exception as exc:  # noqa: BLE001 - one bad record must never stop the worker
-                    log.exception("classify failed on %s[%s]@%s", msg.topic, msg.partition, msg.offset)
-                    await dead_letters.send(msg, DeadLetterError(type="processing_error",
-                                                                 message=f"{type(exc).__name__}: {exc}"[:500]))
+                    await dead_letters.failed(msg, exc)
             yield None
 
     return BuiltWorker(app=app, spec=SPEC, metrics=metrics, agents={"rekey": rekey, "classify": classify},

@@ -16,7 +16,7 @@ from complaint_stream.domain.intake import Accepted, IntakePolicy, SeenSubmissio
 from complaint_stream.domain.privacy import mask_msisdn
 from complaint_stream.settings import Settings
 from monitoring.metrics import Metrics
-from schemas import ChannelSubmission, DeadLetterError, DecodeError, decode, encode
+from schemas import ChannelSubmission, DecodeError, decode, encode
 from topics import RECEIVED, SUBMISSIONS
 from workers.runtime import (
     BuiltWorker, Clock, DeadLetterSink, FaustOutbox, Outbox, WorkerSpec, make_app, raw_topic, utcnow,
@@ -69,9 +69,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow, registry: Collector
                 except DecodeError as exc:
                     await dead_letters.send(msg, exc)
                 except Exception as exc:  # noqa: BLE001 - one bad record must never stop the worker
-                    log.exception("intake failed on %s[%s]@%s", msg.topic, msg.partition, msg.offset)
-                    await dead_letters.send(msg, DeadLetterError(type="processing_error",
-                                                                 message=f"{type(exc).__name__}: {exc}"[:500]))
+                    await dead_letters.failed(msg, exc)
             yield None
 
     @app.timer(interval=3600.0)
