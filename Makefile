@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test test-unit test-integration deps test-deps bench lint clean
+.PHONY: run test test-unit test-integration deps test-deps bench classifier-model clean
 
 run: $(STAMP)
 	$(BIN)/complaints run
@@ -34,6 +34,12 @@ test-deps:
 bench: $(STAMP)
 	$(BIN)/python bench/bench_classify.py
 	$(BIN)/python bench/bench_roundtrip.py
+
+# The packaged n-gram model blended with the rules: the public dev set + our own authored sets.
+# Never add tests/data/complaints_blind.jsonl here: it measures generalisation.
+classifier-model: $(STAMP)
+	$(BIN)/complaints classifier train ../shared/eval/complaints_dev.jsonl data/classifier/authored_*.jsonl \
+		--out complaint_stream/domain/classification/default_model.npz
 
 clean:
 	rm -rf $(VENV) tools/asyncapi/node_modules .pytest_cache

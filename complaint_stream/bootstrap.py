@@ -20,21 +20,36 @@ def _fingerprint(*blobs: bytes) -> str:
     return h.hexdigest()[:12]
 
 
-def build_classifier(settings: Settings) -> tuple[Classifier, str]:
+PACKAGE = resources.files("complaint_stream.domain.classification")
+DEFAULT_MODEL = "default_model.npz"
+
+
+def model_path(settings: Settings) -> Path | None:
+    """The n-gram model to blend with the rules: the configured file, the packaged one, or none."""
+    if settings.classifier_model.lower() == "none":
+        return None
+    if settings.classifier_model:
+        return Path(settings.classifier_model)
+    packaged = Path(str(PACKAGE.joinpath(DEFAULT_MODEL)))
+    return packaged if packaged.is_file() else None
+
+
+def build_classifier(settings: Settings, *, with_model: bool = True) -> tuple[Classifier, str]:
     """The configured classifier and a version string (rules + model fingerprint)."""
     if settings.classifier_rules:
         rules_bytes = Path(settings.classifier_rules).read_bytes()
         rules = load_rules(settings.classifier_rules)
     else:
-        rules_bytes = resources.files("complaint_stream.domain.classification").joinpath("rules.json").read_bytes()
+        rules_bytes = PACKAGE.joinpath("rules.json").read_bytes()
         rules = load_rules()
     model = None
     blobs = [rules_bytes]
-    if settings.classifier_model:
-        from complaint_stream.domain.classification.model import TextModel
+    path = model_path(settings) if with_model else None
+    if path is not None:
+        from complaint_stream.domain.classification.portable import LinearTextModel
 
-        model = TextModel.load(settings.classifier_model)
-        blobs.append(Path(settings.classifier_model).read_bytes())
+        model = LinearTextModel.load(path)
+        blobs.append(path.read_bytes())
     version = ("rules+model-" if model is not None else "rules-") + _fingerprint(*blobs)
     return Classifier(rules, model=model), version
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, TextIO
 
@@ -29,10 +27,6 @@ def _rows(lines: Iterable[str]) -> Iterable[tuple[int, dict | None, str]]:
             yield number, None, "needs an object with a non-empty 'text'"
             continue
         yield number, obj, ""
-
-
-def _fingerprint(text: str) -> str:
-    return hashlib.sha256(" ".join(text.split()).encode("utf-8")).hexdigest()[:16]
 
 
 def classify_lines(lines: Iterable[str], out: TextIO, settings: Settings) -> int:
@@ -72,12 +66,13 @@ def classify_lines(lines: Iterable[str], out: TextIO, settings: Settings) -> int
 
 
 def default_model_path(settings: Settings) -> Path:
-    return Path(settings.classifier_model) if settings.classifier_model else \
-        Path(settings.state_dir) / "classifier-model.pkl"
+    if settings.classifier_model and settings.classifier_model.lower() != "none":
+        return Path(settings.classifier_model)
+    return Path(settings.state_dir) / "classifier-model.npz"
 
 
 def train(lines: Iterable[str], out: str | None, settings: Settings) -> int:
-    from complaint_stream.domain.classification.model import train_model
+    from complaint_stream.domain.classification.portable import train_portable
 
     rows = []
     for number, obj, error in _rows(lines):
@@ -89,13 +84,10 @@ def train(lines: Iterable[str], out: str | None, settings: Settings) -> int:
     if len(rows) < 10 or len(categories) < 2:
         print(f"need at least 10 labelled rows in 2 categories; got {len(rows)} in {len(categories)}", file=sys.stderr)
         return 1
-    model = train_model(rows)
+    model = train_portable(rows)
     path = Path(out) if out else default_model_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
-    meta = {"trained_at": datetime.now(timezone.utc).isoformat(), "rows": len(rows), "categories": categories,
-            "text_fingerprints": sorted({_fingerprint(r["text"]) for r in rows})}
-    Path(f"{path}.meta.json").write_text(json.dumps(meta), encoding="utf-8")
     print(f"trained on {len(rows)} rows in {len(categories)} categories; saved {path}")
     print(f"use it with COMPLAINTS_CLASSIFIER_MODEL={path}")
     return 0
@@ -112,17 +104,14 @@ def evaluate_file(lines: Iterable[str], settings: Settings, folds: int = 5, as_j
     rules = load_rules(settings.classifier_rules or None)
     reports = [evaluate(rows, Classifier(rules), label="rules alone")]
     note = ""
-    if settings.classifier_model:
-        meta_path = Path(f"{settings.classifier_model}.meta.json")
-        trained = set(json.loads(meta_path.read_text())["text_fingerprints"]) if meta_path.is_file() else None
-        overlap = None if trained is None else sum(_fingerprint(r["text"]) in trained for r in rows)
+    classifier, version = build_classifier(settings)
+    if classifier.model is not None:
+        overlap = sum(classifier.model.trained_on(r["text"]) for r in rows)
         if overlap == 0:
-            classifier, version = build_classifier(settings)
-            reports.append(evaluate(rows, classifier, label=f"rules + configured model ({version})"))
+            reports.append(evaluate(rows, classifier, label=f"rules + model ({version})"))
         else:
-            note = ("configured model not scored: it was trained on "
-                    + (f"{overlap} of these rows" if overlap else "unknown data (no .meta.json)")
-                    + "; see the cross-validated figures instead")
+            note = (f"the model ({version}) was trained on {overlap} of these rows, so it is not scored here;"
+                    " see the cross-validated figures instead")
     if folds >= 2:
         reports.append(cross_validate(rows, rules, folds=folds))
     if as_json:

@@ -234,8 +234,11 @@ def classify(args: argparse.Namespace) -> int:
 def classifier_train(args: argparse.Namespace) -> int:
     from complaint_stream.cli.classifier_cmds import train
 
-    with _open_input(args.file) as fh:
-        return train(fh, args.out, args.settings)
+    lines: list[str] = []
+    for name in args.files:
+        with _open_input(name) as fh:
+            lines.extend(fh)
+    return train(lines, args.out, args.settings)
 
 
 def classifier_eval(args: argparse.Namespace) -> int:

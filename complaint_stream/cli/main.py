@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     clf = _add(sub, "classifier", lambda a: 2, "train and evaluate the classifier")
     csub = clf.add_subparsers(dest="action", required=True, metavar="ACTION")
     tr = _add(csub, "train", commands.classifier_train, "train the n-gram model on labelled JSON lines")
-    tr.add_argument("file")
+    tr.add_argument("files", nargs="+", metavar="FILE", help="JSON lines with text and category (several allowed)")
     tr.add_argument("--out", default=None, help="model path (default: COMPLAINTS_CLASSIFIER_MODEL or <state_dir>/classifier-model.joblib)")
     ev = _add(csub, "eval", commands.classifier_eval, "per-category precision/recall/F1, macro-F1, risk P/R")
     ev.add_argument("file")

@@ -2,7 +2,6 @@
 
 import pytest
 
-pytest.importorskip("sklearn")
 
 from complaint_stream.domain.classification import Classifier, load_rules  # noqa: E402
 from complaint_stream.domain.classification.model import ModelError, TextModel, train_model  # noqa: E402

@@ -61,5 +61,5 @@ def test_eval_refuses_to_score_a_model_on_its_own_training_data(trained, base_se
     settings = base_settings.with_overrides(classifier_model=str(path))
     out = run_cli(settings, "classifier", "eval", str(shared_eval / "complaints_dev.jsonl"), "--folds", "2", "--json")
     report = json.loads(out.stdout)
-    assert "trained on 240 of these rows" in report["note"]
+    assert "was trained on 240 of these rows" in report["note"]
     assert [r["label"] for r in report["reports"]] == ["rules alone", "2-fold CV, rules+model"]
