@@ -77,6 +77,7 @@ def make_app(spec: WorkerSpec, settings: Settings) -> faust.App:
         topic_allow_declare=True,  # changelog topics of tables
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        producer_linger=0.005,  # seconds: batch records produced within 5 ms instead of one request each
         producer_compression_type=None,
         datadir=str(datadir),
         stream_wait_empty=False,
