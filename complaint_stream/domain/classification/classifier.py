@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from operator import itemgetter
+from typing import TYPE_CHECKING, Iterable, Protocol
 
-from .rules import RISK_FLAGS, RuleSet, load_rules
-from .text import find_terms, normalise
+from .rules import RISK_FLAGS, RuleSet, TermEntry, load_rules, term_reason
+from .text import has_literals, normalise
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import TextModel
 
 
 class ProbabilityModel(Protocol):
-    """Anything that maps a text to category probabilities (e.g. ``TextModel``)."""
+    """Anything that maps a text to category probabilities (e.g. ``TextModel``).
+
+    A model may also offer ``predict_proba_many(texts)`` (a list of such
+    dicts, one per text); :meth:`Classifier.classify_many` then asks it for
+    a whole batch at once.
+    """
 
     def predict_proba(self, text: str) -> dict[str, float]: ...
 
@@ -36,20 +42,45 @@ class Classification:
 
 
 _Hit = tuple  # (term, start, end, TermEntry)
+_Cue = tuple  # (start, end, window, term)
+_ChannelReasons = tuple  # ((flag, reason), ...) raised by a channel alone
 
 
-def _scan(norm: str, rules: RuleSet):
-    """One pass over a normalised text.
+def _search_patterns(norm: str, rules: RuleSet) -> list[tuple[str, int, int, TermEntry, str]]:
+    """Matches of the rule patterns: ("/source/", start, end, entry, matched text).
+
+    Each pattern counts once (its first match), in rule order.  The gate
+    skips the patterns whose required literals are absent, which is nearly
+    all of them.
+    """
+    matched = []
+    patterns = rules.patterns
+    for index in rules.pattern_gate.candidates(norm):
+        regex, source, entry, _ = patterns[index]
+        m = regex.search(norm)
+        if m is not None:
+            matched.append((f"/{source}/", m.start(), m.end(), entry, m.group(0)))
+    return matched
+
+
+def _scan(norm: str, rules: RuleSet, found: list[tuple[str, int, int]] | None = None,
+          matched: list[tuple[str, int, int, TermEntry, str]] | None = None):
+    """One pass over a normalised text (``found``/``matched``: its terms and
+    pattern matches, when already known).
 
     Returns (scoring hits, {risk flag: term}, negate-before cues,
     negate-after cues); cues are (start, end, window, term).
     """
+    if found is None:
+        found = rules.terms.find(norm)
+    if matched is None:
+        matched = _search_patterns(norm, rules)
     hits: list[_Hit] = []
     risk: dict[str, str] = {}
-    before: list[tuple[int, int, int, str]] = []
-    after: list[tuple[int, int, int, str]] = []
+    before: list[_Cue] = []
+    after: list[_Cue] = []
     entries = rules.entries
-    for term, start, end in find_terms(rules.matcher, norm):
+    for term, start, end in found:
         entry = entries[term]
         if entry.scoring:
             hits.append((term, start, end, entry))
@@ -59,39 +90,39 @@ def _scan(norm: str, rules: RuleSet):
             before.append((start, end, entry.negates_before, term))
         if entry.negates_after:
             after.append((start, end, entry.negates_after, term))
-    chars = set(norm) if rules.patterns else ()
-    for regex, source, entry, firsts in rules.patterns:
-        if firsts is not None and firsts.isdisjoint(chars):
-            continue
-        m = regex.search(norm)
-        if m is None:
-            continue
+    for key, start, end, entry, text in matched:
         if entry.scoring:
-            hits.append((f"/{source}/", m.start(), m.end(), entry))
+            hits.append((key, start, end, entry))
         for flag in entry.risk:
-            risk.setdefault(flag, m.group(0))
+            risk.setdefault(flag, text)
     return hits, risk, before, after
 
 
-def _risk_result(risk: dict[str, str], channel: str, rules: RuleSet
+def _channel_reasons(channel: str, rules: RuleSet) -> _ChannelReasons:
+    """The risk flags a channel raises on its own, with their reasons."""
+    return tuple((flag, f'risk: channel "{channel}" ({flag})')
+                 for flag in rules.risk_channels.get(normalise(channel), ()))
+
+
+def _risk_result(risk: dict[str, str], channel_reasons: _ChannelReasons
                  ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    reasons: dict[str, str] = {}
-    for flag in rules.risk_channels.get(normalise(channel), ()):
-        reasons[flag] = f'risk: channel "{channel}" ({flag})'
+    if not risk and not channel_reasons:
+        return (), ()
+    reasons = dict(channel_reasons)
     for flag, term in risk.items():
         reasons.setdefault(flag, f'risk: term "{term}" ({flag})')
     ordered = tuple(sorted(reasons))
-    return ordered, tuple(reasons[f] for f in ordered)
+    return ordered, tuple([reasons[f] for f in ordered])
 
 
 def detect_risk(text: str, channel: str, rules: RuleSet
                 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Risk flags (alphabetically sorted subset of ``RISK_FLAGS``) and the reason for each."""
     _, risk, _, _ = _scan(normalise(text), rules)
-    return _risk_result(risk, channel, rules)
+    return _risk_result(risk, _channel_reasons(channel, rules))
 
 
-def _negation(hit: _Hit, norm: str, before, after, rules: RuleSet,
+def _negation(hit: _Hit, norm: str, before: list[_Cue], after: list[_Cue], rules: RuleSet,
               starts: list[int], ends: list[int]) -> str | None:
     """The negation cue that cancels ``hit``, if any.
 
@@ -102,14 +133,14 @@ def _negation(hit: _Hit, norm: str, before, after, rules: RuleSet,
     breaks = rules.clause_breaks
     for start, end, window, cue in before:
         if end <= h_start and h_start - end <= window:
-            if any(ch in breaks for ch in norm[end:h_start]):
+            if not breaks.isdisjoint(norm[end:h_start]):
                 continue
             if any(end <= s < h_start for s in starts):
                 continue
             return cue
     for start, end, window, cue in after:
         if start >= h_end and start - h_end <= window:
-            if any(ch in breaks for ch in norm[h_end:start]):
+            if not breaks.isdisjoint(norm[h_end:start]):
                 continue
             if any(h_end < e <= start for e in ends):
                 continue
@@ -117,27 +148,90 @@ def _negation(hit: _Hit, norm: str, before, after, rules: RuleSet,
     return None
 
 
-def rule_scores(text: str, channel: str, rules: RuleSet
-                ) -> tuple[dict[str, float], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    """Raw rule scores per category, plus (explanations, risk flags, risk reasons)."""
-    norm = normalise(text)
-    hits, risk, before, after = _scan(norm, rules)
-    scores = dict.fromkeys(rules.categories, 0.0)
-    cues: dict[str, float] = {}
+def _score(norm: str, rules: RuleSet) -> tuple[dict[str, float], list[str], dict[str, str]]:
+    """Rule scores per category after boundaries, explanations, {risk flag: term}."""
+    terms, starts, ends = rules.terms.find_spans(norm)
+    matched = _search_patterns(norm, rules)
+    scores = rules.zero_scores.copy()
     why: list[str] = []
+    if not terms and not matched:
+        return scores, why, {}
+    # Terms inside a background clause ("办宽带的时候…", "when I signed up
+    # for…") describe the setting rather than the complaint: they count less.
+    background = [m.span() for rx, needs in zip(rules.context, rules.context_literals)
+                  if has_literals(norm, needs) for m in rx.finditer(norm)]
+    if background or not rules.negation_terms.isdisjoint(terms):
+        found = list(zip(terms, starts, ends))
+        risk, cues = _weigh_in_context(norm, rules, found, matched, scores, why, background)
+    else:
+        risk, cues = _weigh(rules, terms, matched, scores, why)
+    _apply_boundaries(scores, cues, why, rules)
+    return scores, why, risk
+
+
+def _weigh(rules: RuleSet, terms: list[str], matched, scores: dict[str, float],
+           why: list[str]) -> tuple[dict[str, str], dict[str, float]]:
+    """The usual case: no negation cue and no background clause in the text.
+
+    Every term then counts at full weight, the first time it occurs, in text
+    order; the result is what :func:`_weigh_in_context` gives, with far less
+    work per term.  Adds to ``scores`` and ``why``; returns ({risk flag:
+    term}, {cue: weight}).
+    """
+    entries = rules.entries
+    risk: dict[str, str] = {}
+    if not rules.risk_terms.isdisjoint(terms):
+        for term in terms:
+            for flag in entries[term].risk:
+                risk.setdefault(flag, term)
+    cues: dict[str, float] = {}
+    # Repeating a word is emphasis, not new evidence: count each term once.
+    # Terms that score nothing (stop terms, risk terms) have empty tuples.
+    unique = dict.fromkeys(terms)
+    for term in unique:
+        entry = entries[term]
+        for name, weight in entry.cues:
+            cues[name] = cues.get(name, 0.0) + weight
+        for target, weight in entry.categories:
+            scores[target] += weight
+        why += entry.reasons
+    if matched:
+        counted: set[str] = set()
+        for key, _, _, entry, text in matched:
+            for flag in entry.risk:
+                risk.setdefault(flag, text)
+            # A pattern counts once, and not at all if a literal term spelt
+            # like its key ("/.../") already counted.
+            if not entry.scoring or key in counted or (key in unique and entries[key].scoring):
+                continue
+            counted.add(key)
+            for name, weight in entry.cues:
+                cues[name] = cues.get(name, 0.0) + weight
+            for target, weight in entry.categories:
+                scores[target] += weight
+            why += entry.reasons
+    return risk, cues
+
+
+def _weigh_in_context(norm: str, rules: RuleSet, found, matched, scores: dict[str, float],
+                      why: list[str], background: list[tuple[int, int]]
+                      ) -> tuple[dict[str, str], dict[str, float]]:
+    """The general case: negation cues cancel terms, background clauses
+    weaken them.  Adds to ``scores`` and ``why``; returns ({risk flag: term},
+    {cue: weight})."""
+    hits, risk, before, after = _scan(norm, rules, found, matched)
+    cues: dict[str, float] = {}
     # Only literal terms block a negation cue's reach (patterns span clauses).
     starts = [h[1] for h in hits if h[0][0] != "/"]
     ends = [h[2] for h in hits if h[0][0] != "/"]
-    # Terms inside a background clause ("办宽带的时候…", "when I signed up
-    # for…") describe the setting rather than the complaint: they count less.
-    background = [m.span() for rx in rules.context for m in rx.finditer(norm)] if hits else []
+    negators = before or after
     seen: set[str] = set()
     for hit in hits:
         term, start, end, entry = hit
         # Repeating a word is emphasis, not new evidence: count each term once.
         if term in seen:
             continue
-        if before or after:
+        if negators:
             cue = _negation(hit, norm, before, after, rules, starts, ends)
             if cue is not None:
                 why.append(f'negated: "{term}" by "{cue}"')
@@ -148,23 +242,52 @@ def rule_scores(text: str, channel: str, rules: RuleSet
             if b_start <= start and end <= b_end:
                 factor = rules.context_factor
                 break
-        for name, weight in entry.cues:
-            cues[name] = cues.get(name, 0.0) + weight * factor
-        for target, weight in entry.categories:
-            weight *= factor
-            scores[target] += weight
-            why.append(f'term "{term}" ({weight:+.1f} {target})')
-    _apply_boundaries(scores, cues, why, rules)
-    flags, risk_why = _risk_result(risk, channel, rules)
+        if factor == 1.0:
+            # Full weight: x * 1.0 == x exactly, so the sums are the same
+            # and the reasons can be the precomputed ones.
+            for name, weight in entry.cues:
+                cues[name] = cues.get(name, 0.0) + weight
+            for target, weight in entry.categories:
+                scores[target] += weight
+            why += entry.reasons
+        else:
+            for name, weight in entry.cues:
+                cues[name] = cues.get(name, 0.0) + weight * factor
+            for target, weight in entry.categories:
+                weight *= factor
+                scores[target] += weight
+                why.append(term_reason(term, weight, target))
+    return risk, cues
+
+
+def rule_scores(text: str, channel: str, rules: RuleSet
+                ) -> tuple[dict[str, float], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """Raw rule scores per category, plus (explanations, risk flags, risk reasons)."""
+    scores, why, risk = _score(normalise(text), rules)
+    flags, risk_why = _risk_result(risk, _channel_reasons(channel, rules))
     return scores, tuple(why), flags, risk_why
 
 
 def _apply_boundaries(scores: dict[str, float], cues: dict[str, float], why: list[str],
                       rules: RuleSet) -> None:
+    # Conditions are side-effect-free predicates, so the cheap tests that
+    # make a rule a no-op (no cue weight to route, nothing to scale) are
+    # done before the condition, not after it.
     for rule in rules.boundaries:
-        if not rule.when(scores, cues):
-            continue
-        if rule.kind == "move":
+        kind = rule.kind
+        if kind == "route":  # route a cue's weight to the first route whose conditions hold
+            weight = cues.get(rule.target, 0.0)
+            if weight <= 0 or not rule.when(scores, cues):
+                continue
+            for cond, to, fraction in rule.routes:
+                if cond(scores, cues):
+                    if fraction:
+                        scores[to] += weight * fraction
+                        why.append(f"boundary: {rule.explain} ({weight * fraction:+.1f} {to})")
+                    break
+        elif kind == "move":
+            if not rule.when(scores, cues):
+                continue
             moved = 0.0
             for src in rule.sources:
                 amount = scores[src] * rule.fraction
@@ -174,35 +297,26 @@ def _apply_boundaries(scores: dict[str, float], cues: dict[str, float], why: lis
             if moved:
                 scores[rule.target] += moved
                 why.append(f"boundary: {rule.explain} ({moved:+.1f} {rule.target})")
-        elif rule.kind == "scale":
-            if scores[rule.target] > 0 and rule.fraction != 1.0:
+        else:  # scale
+            if scores[rule.target] > 0 and rule.fraction != 1.0 and rule.when(scores, cues):
                 scores[rule.target] *= rule.fraction
                 why.append(f"boundary: {rule.explain} (x{rule.fraction:g} {rule.target})")
-        else:  # route a cue's weight to the first route whose conditions hold
-            weight = cues.get(rule.target, 0.0)
-            if weight <= 0:
-                continue
-            for cond, to, fraction in rule.routes:
-                if cond(scores, cues):
-                    if fraction:
-                        scores[to] += weight * fraction
-                        why.append(f"boundary: {rule.explain} ({weight * fraction:+.1f} {to})")
-                    break
     for cat, value in scores.items():
         if value < 0:
             scores[cat] = 0.0
 
 
-def _by_probability(item: tuple[str, float]) -> float:
-    return item[1]
+_by_probability = itemgetter(1)
 
 
-def _softmax(scores: dict[str, float], temperature: float) -> dict[str, float]:
-    top = max(scores.values())
+def _softmax(values: list[float], temperature: float) -> list[float]:
+    """Softmax of ``values``, in their order (the same operations, in the
+    same order, as a per-category dict version, so the floats are identical)."""
+    top = max(values)
     exp = math.exp
-    exps = {k: exp((v - top) / temperature) for k, v in scores.items()}
-    scale = 1.0 / sum(exps.values())
-    return {k: v * scale for k, v in exps.items()}
+    exps = [exp((v - top) / temperature) for v in values]
+    scale = 1.0 / sum(exps)
+    return [v * scale for v in exps]
 
 
 class Classifier:
@@ -222,33 +336,84 @@ class Classifier:
         self.rules = rules if rules is not None else load_rules()
         self.model = model
         self.model_weight = model_weight if model is not None else 0.0
+        # channel -> what it raises on its own; a pipeline sees a handful of
+        # channels, and normalising one costs as much as the rest of the risk
+        # step.  Tied to the rule set it was computed from.
+        self._channels: dict[str, _ChannelReasons] = {}
+        self._channels_rules: RuleSet | None = None
 
     def classify(self, text: str, channel: str) -> Classification:
-        rules = self.rules
-        raw, why, flags, risk_why = rule_scores(text, channel, rules)
-        matched = max(raw.values()) > 0
-        raw[rules.fallback] += rules.fallback_score
-        probs = _softmax(raw, rules.temperature)
-        explanation = list(why)
-        if not matched:
-            explanation.append(f"no rule matched: falls to {rules.fallback}")
+        """Classify one complaint received on ``channel``."""
+        part = self._rules_part(text, channel)
+        model_probs = None
         if self.model is not None and self.model_weight > 0:
             model_probs = self.model.predict_proba(text)
+        return self._decide(*part, model_probs)
+
+    def classify_many(self, items: Iterable[tuple[str, str]]) -> list[Classification]:
+        """Classify ``(text, channel)`` pairs; the same results as :meth:`classify`.
+
+        The rules run per text; the model, when there is one, is asked for
+        the whole batch at once (``predict_proba_many`` if it has one), which
+        spares its large fixed cost per call.
+        """
+        items = list(items)
+        parts = [self._rules_part(text, channel) for text, channel in items]
+        if self.model is None or self.model_weight <= 0 or not items:
+            return [self._decide(*part, None) for part in parts]
+        texts = [text for text, _ in items]
+        many = getattr(self.model, "predict_proba_many", None)
+        if many is not None:
+            model_probs = many(texts)
+        else:
+            model_probs = [self.model.predict_proba(text) for text in texts]
+        return [self._decide(*part, probs) for part, probs in zip(parts, model_probs)]
+
+    def _channel_reasons(self, channel: str) -> _ChannelReasons:
+        rules = self.rules
+        if self._channels_rules is not rules or len(self._channels) >= 1024:
+            self._channels = {}
+            self._channels_rules = rules
+        reasons = self._channels.get(channel)
+        if reasons is None:
+            reasons = self._channels[channel] = _channel_reasons(channel, rules)
+        return reasons
+
+    def _rules_part(self, text: str, channel: str):
+        """(categories, rule probabilities, explanation so far, risk flags, risk reasons)."""
+        rules = self.rules
+        raw, why, risk = _score(normalise(text), rules)
+        flags, risk_why = _risk_result(risk, self._channel_reasons(channel))
+        matched = max(raw.values()) > 0
+        raw[rules.fallback] += rules.fallback_score
+        probs = _softmax(list(raw.values()), rules.temperature)
+        if not matched:
+            why.append(f"no rule matched: falls to {rules.fallback}")
+        return raw.keys(), probs, why, flags, risk_why
+
+    def _decide(self, categories, probs: list[float], explanation: list[str],
+                flags: tuple[str, ...], risk_why: tuple[str, ...],
+                model_probs: dict[str, float] | None) -> Classification:
+        """Blend in the model's probabilities, if any, and rank the categories."""
+        if model_probs is not None:
             w = self.model_weight
-            probs = {c: (1 - w) * p + w * model_probs.get(c, 0.0) for c, p in probs.items()}
-            best_model = max(model_probs.items(), key=lambda kv: kv[1], default=None)
+            probs = [(1 - w) * p + w * model_probs.get(c, 0.0) for c, p in zip(categories, probs)]
+            best_model = max(model_probs.items(), key=_by_probability, default=None)
             if best_model is not None:
                 explanation.append(f"model: {best_model[0]} p={best_model[1]:.2f}")
         # Stable sort: ties keep taxonomy order.
-        ranked = sorted(probs.items(), key=_by_probability, reverse=True)
+        ranked = sorted(zip(categories, probs), key=_by_probability, reverse=True)
         category, confidence = ranked[0]
         explanation.extend(risk_why)
+        # ``round(p, 4)`` is slow (it goes through decimal digits) and most
+        # probabilities repeat: round each distinct one once.
+        rounded = {p: round(p, 4) for p in set(probs)}
         return Classification(
             category=category,
-            confidence=round(confidence, 4),
+            confidence=rounded[confidence],
             risk_flags=flags,
             explanation=tuple(explanation),
-            scores=tuple((c, round(p, 4)) for c, p in ranked),
+            scores=tuple([(c, rounded[p]) for c, p in ranked]),
         )
 
 

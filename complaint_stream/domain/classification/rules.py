@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .text import compile_terms, normalise, normalise_term
+from .text import RegexGate, TermMatcher, compile_terms, literal_groups, normalise, normalise_term
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules.json")
 
@@ -66,18 +66,29 @@ class TermEntry:
     risk: tuple[str, ...]
     negates_before: int  # window in characters, 0 = not a negation cue
     negates_after: int
+    # The explanation of each of ``categories`` at full weight, e.g.
+    # 'term "彩铃" (+3.0 vas_subscription)': formatting it per hit is one of the
+    # larger costs of classifying, and most hits count at full weight.
+    reasons: tuple[str, ...] = ()
 
 
-def _entry(targets: Mapping[str, float]) -> TermEntry:
+def term_reason(term: str, weight: float, target: str) -> str:
+    """The explanation line for a term adding ``weight`` to ``target``."""
+    return f'term "{term}" ({weight:+.1f} {target})'
+
+
+def _entry(targets: Mapping[str, float], term: str = "") -> TermEntry:
     scoring = tuple((t, w) for t, w in targets.items()
                     if not t.startswith((RISK, "neg:")) and t != STOP)
+    categories = tuple((t, w) for t, w in scoring if not t.startswith(CUE))
     return TermEntry(
         scoring=scoring,
-        categories=tuple((t, w) for t, w in scoring if not t.startswith(CUE)),
+        categories=categories,
         cues=tuple((t[len(CUE):], w) for t, w in scoring if t.startswith(CUE)),
         risk=tuple(t[len(RISK):] for t in targets if t.startswith(RISK)),
         negates_before=int(targets.get(NEG_BEFORE, 0)),
         negates_after=int(targets.get(NEG_AFTER, 0)),
+        reasons=tuple(term_reason(term, w, t) for t, w in categories),
     )
 
 
@@ -87,7 +98,10 @@ class RuleSet:
 
     categories: tuple[str, ...]
     fallback: str
+    # Overlapping form of the term matcher (see ``text.find_terms``); kept
+    # for callers, classification uses ``terms``, which finds the same.
     matcher: re.Pattern[str]
+    terms: TermMatcher
     # normalised term -> ((target, weight), ...); target is a category,
     # "cue:<name>", "risk:<flag>", "neg:before"/"neg:after" (weight = window
     # in characters) or "stop" (absorbs shorter terms inside it, means nothing).
@@ -99,7 +113,12 @@ class RuleSet:
     # characters or None if unknown); a pattern can only match a text that
     # contains one of its first characters, so most searches are skipped.
     patterns: tuple[tuple[re.Pattern[str], str, "TermEntry", frozenset[str] | None], ...]
+    # Which of ``patterns`` can match a text at all.
+    pattern_gate: RegexGate
     context: tuple[re.Pattern[str], ...]
+    # Per context regex, literals any match contains (``text.has_literals``):
+    # most texts lack them, and the test is far cheaper than a search.
+    context_literals: tuple[tuple[tuple[str, ...], ...], ...]
     context_factor: float
     clause_breaks: frozenset[str]
     boundaries: tuple[BoundaryRule, ...]
@@ -107,6 +126,12 @@ class RuleSet:
     fallback_score: float
     temperature: float
     source: str
+    # Terms that raise a risk flag / are negation cues: one set test tells
+    # whether a text needs the per-term risk or negation work at all.
+    risk_terms: frozenset[str] = frozenset()
+    negation_terms: frozenset[str] = frozenset()
+    # Every category at 0.0: copied for each text (cheaper than building it).
+    zero_scores: Mapping[str, float] = field(default_factory=dict)
 
 
 def load_rules(path: str | os.PathLike | None = None) -> RuleSet:
@@ -175,6 +200,7 @@ def compile_rules(data: Mapping[str, Any], source: str = "<dict>") -> RuleSet:
         add(term, NEG_AFTER, float(window))
 
     matcher = compile_terms(prefixes.items())
+    terms = TermMatcher(prefixes.items())
 
     # Each pattern is compiled on its own: separate searches let the regex
     # engine use each pattern's literal prefix, which a joint alternation cannot.
@@ -183,8 +209,10 @@ def compile_rules(data: Mapping[str, Any], source: str = "<dict>") -> RuleSet:
         target = entry["target"]
         _check_target(target, categories, cues)
         regex = re.compile(entry["pattern"])
-        patterns.append((regex, entry["pattern"],
-                         _entry({target: float(entry.get("weight", 1.0))}), _first_chars(regex)))
+        source_text = entry["pattern"]
+        patterns.append((regex, source_text,
+                         _entry({target: float(entry.get("weight", 1.0))}, f"/{source_text}/"),
+                         _first_chars(regex)))
 
     ctx = data.get("context", {})
     context = tuple(re.compile(p) for p in ctx.get("patterns", []))
@@ -229,14 +257,18 @@ def compile_rules(data: Mapping[str, Any], source: str = "<dict>") -> RuleSet:
         normalise(ch): tuple(flags) for ch, flags in data.get("risk_channels", {}).items()
     }
     scoring = data.get("scoring", {})
+    entries = {k: _entry(v, k) for k, v in lookup.items()}
     return RuleSet(
         categories=categories,
         fallback=fallback,
         matcher=matcher,
+        terms=terms,
         lookup={k: tuple(v.items()) for k, v in lookup.items()},
-        entries={k: _entry(v) for k, v in lookup.items()},
+        entries=entries,
         patterns=tuple(patterns),
+        pattern_gate=RegexGate([p[0] for p in patterns]),
         context=context,
+        context_literals=tuple(literal_groups(rx) for rx in context),
         context_factor=float(ctx.get("factor", 0.5)),
         clause_breaks=frozenset(neg.get("clause_breaks", ",.;!?，。；！？")),
         boundaries=tuple(boundaries),
@@ -244,6 +276,9 @@ def compile_rules(data: Mapping[str, Any], source: str = "<dict>") -> RuleSet:
         fallback_score=float(scoring.get("fallback_score", 1.0)),
         temperature=float(scoring.get("temperature", 1.5)),
         source=source,
+        risk_terms=frozenset(k for k, e in entries.items() if e.risk),
+        negation_terms=frozenset(k for k, e in entries.items() if e.negates_before or e.negates_after),
+        zero_scores=dict.fromkeys(categories, 0.0),
     )
 
 

@@ -1,17 +1,20 @@
-"""Text normalisation and the single-pass term matcher.
+"""Text normalisation, the single-pass term matcher and the regex gate.
 
 Matching is the hot path of classification, so every literal term of the
 rule set (category terms, cues, risk terms, stop terms) is compiled into one
-trie-shaped regular expression.  One ``finditer`` over the text finds the
-longest term starting at every position; terms wholly inside a longer match
-are dropped, so "携号转网" does not also count as "转网".
+trie-shaped regular expression.  The matcher reports the longest term
+starting at every position; terms wholly inside a longer match are dropped,
+so "携号转网" does not also count as "转网".
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Iterable
+from functools import reduce
+from itertools import accumulate
+from operator import or_
+from typing import Iterable, Sequence
 
 _ASCII_WORD = re.compile(r"[a-z0-9]")
 
@@ -23,10 +26,57 @@ _RIGHT = r"(?![a-z0-9])"
 _END = ""  # trie key marking the end of a term
 
 
+# --------------------------------------------------------------------------
+# Normalisation
+# --------------------------------------------------------------------------
+
+def _simple_compatibility_map() -> dict[str, str]:
+    """Characters whose NFKC form is their plain compatibility decomposition.
+
+    Full-width punctuation ("，？：！") makes most Chinese complaints
+    non-NFKC, and ``unicodedata.normalize`` then costs several times more
+    than everything else in :func:`normalise`.  Replacing such a character by
+    its NFKD decomposition first never changes the NFKC result (NFKC is the
+    composition of the NFKD of the whole text, and NFKD is computed character
+    by character before canonical reordering), and usually leaves a text that
+    is already NFKC, so the slow call is skipped.  Only the blocks that occur
+    in complaint text are scanned, to keep the import cheap.
+    """
+    blocks = ((0x00A0, 0x0100),  # Latin-1 punctuation: no-break space, ...
+              (0x2000, 0x2070),  # general punctuation: ellipsis, odd spaces
+              (0x2100, 0x2150),  # letterlike symbols
+              (0x2460, 0x2500),  # circled and parenthesised numbers
+              (0x3000, 0x3040),  # CJK symbols: ideographic space
+              (0x3200, 0x3400),  # enclosed CJK, CJK compatibility (units)
+              (0xF900, 0xFB00),  # CJK compatibility ideographs
+              (0xFE30, 0xFE70),  # CJK compatibility and small form variants
+              (0xFF00, 0xFFF0))  # half-width and full-width forms
+    table = {}
+    for lo, hi in blocks:
+        for cp in range(lo, hi):
+            ch = chr(cp)
+            decomposed = unicodedata.normalize("NFKD", ch)
+            if decomposed != ch and decomposed == unicodedata.normalize("NFKC", ch):
+                table[ch] = decomposed
+    return table
+
+
+_SIMPLE_NFKC = _simple_compatibility_map()
+# One C-level scan lists the replaceable characters a text contains; every
+# code point here is in the BMP, so ``re`` compiles the class to a bitmap.
+_SIMPLE_NFKC_CHARS = re.compile("[" + "".join(re.escape(ch) for ch in sorted(_SIMPLE_NFKC)) + "]")
+_is_normalized = unicodedata.is_normalized
+_normalize = unicodedata.normalize
+
+
 def normalise(text: str) -> str:
     """NFKC (full-width to half-width), lower-case, collapse whitespace."""
-    if not unicodedata.is_normalized("NFKC", text):
-        text = unicodedata.normalize("NFKC", text)
+    if not _is_normalized("NFKC", text):
+        table = _SIMPLE_NFKC
+        for ch in set(_SIMPLE_NFKC_CHARS.findall(text)):
+            text = text.replace(ch, table[ch])
+        if not _is_normalized("NFKC", text):
+            text = _normalize("NFKC", text)
     return " ".join(text.lower().split())
 
 
@@ -37,6 +87,10 @@ def normalise_term(term: str) -> tuple[str, bool]:
         term = term[:-1]
     return normalise(term), prefix
 
+
+# --------------------------------------------------------------------------
+# The term matcher
+# --------------------------------------------------------------------------
 
 def _build_trie(terms: Iterable[tuple[str, bool]]) -> dict:
     root: dict = {}
@@ -86,25 +140,42 @@ def _guarded(root: dict, chars: list[str], fan: int, leaf: int) -> str:
     return "|".join(parts)
 
 
+def _branches(root: dict, fan: int, leaf: int) -> tuple[str, str]:
+    """Regexes for the terms starting with an ASCII letter/digit and for the
+    rest ("" when there are none): the longest term at the current position,
+    consuming form."""
+    firsts = sorted(root)
+    ascii_first = [ch for ch in firsts if _ASCII_WORD.match(ch)]
+    other_first = [ch for ch in firsts if not _ASCII_WORD.match(ch)]
+    words = others = ""
+    if ascii_first:
+        # Checked once for all ASCII terms, the class first: it rejects a CJK
+        # position at once, the word boundary then rejects mid-word ones.
+        words = f"(?={_class(ascii_first)}){_LEFT}(?:{_guarded(root, ascii_first, fan, leaf)})"
+    if other_first:
+        others = f"(?={_class(other_first)})(?:{_guarded(root, other_first, fan, leaf)})"
+    return words, others
+
+
+def _trie_regex(root: dict, fan: int, leaf: int) -> str:
+    """The longest term starting at the current position (consuming form)."""
+    if not root:
+        return r"(?!x)x"
+    return "|".join(b for b in _branches(root, fan, leaf) if b)
+
+
 def compile_terms(terms: Iterable[tuple[str, bool]], fan: int = 8, leaf: int = 8) -> re.Pattern[str]:
     """Compile normalised ``(term, is_prefix)`` pairs into one overlapping matcher.
 
     The whole pattern sits in a lookahead, so ``finditer`` visits every
-    position and reports the longest term starting there.
+    position and reports the longest term starting there.  This is the
+    reference form used with :func:`find_terms`; classification uses the
+    faster :class:`TermMatcher`, which finds exactly the same terms.
     """
     root = _build_trie(t for t in terms if t[0])
     if not root:
         return re.compile(r"(?!x)x")
-    firsts = sorted(root)
-    ascii_first = [ch for ch in firsts if _ASCII_WORD.match(ch)]
-    other_first = [ch for ch in firsts if not _ASCII_WORD.match(ch)]
-    branches = []
-    if ascii_first:
-        # Checked once for all ASCII terms: rejects mid-word positions at once.
-        branches.append(f"{_LEFT}(?={_class(ascii_first)})(?:{_guarded(root, ascii_first, fan, leaf)})")
-    if other_first:
-        branches.append(f"(?={_class(other_first)})(?:{_guarded(root, other_first, fan, leaf)})")
-    return re.compile("(?=(" + "|".join(branches) + "))")
+    return re.compile("(?=(" + _trie_regex(root, fan, leaf) + "))")
 
 
 def find_terms(pattern: re.Pattern[str], text: str) -> list[tuple[str, int, int]]:
@@ -119,3 +190,361 @@ def find_terms(pattern: re.Pattern[str], text: str) -> list[tuple[str, int, int]
         reach = end
         found.append((m.group(1), start, end))
     return found
+
+
+class TermMatcher:
+    """Finds the same terms as :func:`find_terms`, several times faster.
+
+    The overlapping (lookahead) form runs the whole trie at every position
+    and returns a match object for every term start, even for the many
+    starts inside a longer term that are then dropped.  Here the trie
+    pattern consumes what it matches, so ``finditer`` resumes after each
+    term and skips the positions inside it.  A skipped position matters only
+    when a term starting there reaches beyond the current one ("转网"
+    followed by "...网络" where "网络" is a term, say); that is possible only
+    at offsets where a suffix of the term is a proper prefix of another term
+    and the next character of the text continues that prefix.  Those
+    offsets are tabulated per term and next character when the rules are
+    loaded, and are checked with an anchored ``match``, which happens for a
+    few percent of the terms found.
+    """
+
+    __slots__ = ("pattern", "_words", "_others", "_follow", "_follow_pairs")
+
+    # Trie shape (see ``_guarded``): measured with callgrind on complaint
+    # text, wide leaves of cheap literal tests beat deep guard nesting.
+    FAN = 4
+    LEAF = 32
+
+    def __init__(self, terms: Iterable[tuple[str, bool]]):
+        root = _build_trie(t for t in terms if t[0])
+        words, others = _branches(root, self.FAN, self.LEAF) if root else ("", "")
+        never = r"(?!x)x"
+        # One capturing group around the whole trie: ``split`` then returns
+        # [gap, term, gap, term, ..., gap], built in C.
+        self.pattern: re.Pattern[str] = re.compile("(" + ("|".join(b for b in (words, others) if b) or never) + ")")
+        # Most texts are all Chinese or all English: a text with no ASCII
+        # letter/digit cannot match a term starting with one, and an ASCII
+        # text cannot match a term starting with a non-ASCII character, so
+        # each is scanned with the half of the pattern that can match.
+        self._others = re.compile("(" + (others or never) + ")")
+        self._words = (re.compile("(" + (words or never) + ")")
+                       if all(not ch.isascii() for ch in root if not _ASCII_WORD.match(ch))
+                       else self.pattern)
+        self._follow = _follow_table(root)
+        # (term, next character) pairs after which a longer term may start
+        # inside the term: the only cases needing a closer look.
+        self._follow_pairs = frozenset((term, ch) for term, after in self._follow.items() for ch in after)
+
+    def find(self, text: str) -> list[tuple[str, int, int]]:
+        """``(term, start, end)`` of all longest matches, minus those contained
+        in an earlier, longer match; identical to :func:`find_terms`."""
+        return list(zip(*self.find_spans(text)))
+
+    def find_spans(self, text: str) -> tuple[list[str], list[int], list[int]]:
+        """What :meth:`find` returns, as three lists: terms, starts, ends."""
+        if not _ASCII_WORD.search(text):
+            pattern = self._others
+        elif text.isascii():
+            pattern = self._words
+        else:
+            pattern = self.pattern
+        parts = pattern.split(text)
+        if len(parts) == 1:
+            return [], [], []
+        terms = parts[1::2]
+        # Offsets where each part ends: a term's start and end, in C.
+        bounds = list(accumulate(map(len, parts)))
+        ends = bounds[1::2]
+        # Consecutive scan matches never overlap, so all of them count,
+        # unless a longer term may start inside one: only possible after
+        # the (term, next character) pairs tabulated at load time.  The NUL
+        # stands for "end of text"; a spurious pair only costs a check.
+        padded = text + "\0"
+        if self._follow_pairs.isdisjoint(zip(terms, map(padded.__getitem__, ends))):
+            return terms, bounds[0:-1:2], ends
+        return self._find_overlapping(text, pattern)
+
+    def _find_overlapping(self, text: str, pattern: re.Pattern[str]) -> tuple[list[str], list[int], list[int]]:
+        terms: list[str] = []
+        starts: list[int] = []
+        ends: list[int] = []
+        reach = 0
+        follow = self._follow
+        match = pattern.match
+        size = len(text)
+        for m in pattern.finditer(text):
+            term = m.group()
+            start, end = m.span()
+            if end > reach:
+                reach = end
+                terms.append(term)
+                starts.append(start)
+                ends.append(end)
+            if end < size:
+                after = follow.get(term)
+                if after is not None:
+                    # Offsets (ascending) where a longer term may start inside
+                    # this one and run past ``end``; the anchored match is
+                    # the same "longest term here" the scan would have found.
+                    for offset in after.get(text[end], ()):
+                        inner = match(text, start + offset)
+                        if inner is not None and inner.end() > reach:
+                            reach = inner.end()
+                            terms.append(inner.group())
+                            starts.append(inner.start())
+                            ends.append(reach)
+        return terms, starts, ends
+
+
+def _follow_table(root: dict) -> dict[str, dict[str, tuple[int, ...]]]:
+    """term -> {next character: offsets where a longer term may start}.
+
+    For each proper suffix ``term[k:]`` that is also a path in the trie, the
+    characters continuing that path are the only ones after which a term
+    starting at offset ``k`` can extend past the end of ``term``.  An offset
+    where an ASCII letter/digit follows another is left out: a term starting
+    with one needs a word boundary there (``_LEFT``).
+    """
+    table: dict[str, dict[str, tuple[int, ...]]] = {}
+    terms: list[str] = []
+
+    def collect(node: dict, path: str) -> None:
+        for ch, child in node.items():
+            if ch == _END:
+                terms.append(path)
+            else:
+                collect(child, path + ch)
+
+    collect(root, "")
+    for term in terms:
+        after: dict[str, list[int]] = {}
+        for k in range(1, len(term)):
+            if _ASCII_WORD.match(term[k]) and _ASCII_WORD.match(term[k - 1]):
+                continue
+            node = root
+            for ch in term[k:]:
+                node = node.get(ch)
+                if node is None:
+                    break
+            if node is None:
+                continue
+            for ch in node:
+                if ch != _END:
+                    after.setdefault(ch, []).append(k)
+        if after:
+            table[term] = {ch: tuple(ks) for ch, ks in after.items()}
+    return table
+
+
+# --------------------------------------------------------------------------
+# The regex gate
+# --------------------------------------------------------------------------
+
+# The most frequent characters of written Chinese (function words, common
+# verbs): poor triggers for the regex gate, since nearly every text has them.
+_COMMON_CJK = frozenset(
+    "的一是不了人我在有他这为之大来以个中上们到说国和地也子时道出而要于就下得"
+    "可你年生自会那后能对着事其里所去行过家用发天如然作方成者多日都小无同么经"
+    "法当起与好看学进种将还分此心前面又定见只主没从知把它给些现再已很最做让吗"
+)
+
+
+# Rough odds that a character occurs in a complaint, used only to pick the
+# most telling literal of a regex (a bad guess costs time, never a result).
+def _char_odds(ch: str) -> float:
+    if _ASCII_WORD.match(ch):
+        return 0.05
+    if ch.isascii() or ch in _COMMON_CJK:
+        return 0.3
+    return 0.02
+
+
+def _literal_odds(literal: str) -> float:
+    odds = 1.0
+    for ch in literal:
+        odds *= _char_odds(ch)
+    return odds
+
+
+def _group_odds(group: frozenset[str]) -> float:
+    return min(1.0, sum(_literal_odds(s) for s in group))
+
+
+def _simplify(group: Iterable[str]) -> frozenset[str]:
+    """Drop any literal containing another one: the shorter one is implied."""
+    items = sorted(set(group), key=len)
+    kept: list[str] = []
+    for s in items:
+        if not any(k in s for k in kept):
+            kept.append(s)
+    return frozenset(kept)
+
+
+def required_literals(regex: re.Pattern[str]) -> tuple[frozenset[str], ...]:
+    """Literal groups every match of ``regex`` contains: one string of each.
+
+    Derived from the parsed pattern: runs of literal characters, character
+    sets of literals, repeats of at least one, and alternations (each
+    alternative contributes its most telling group).  Anything the analysis
+    does not understand simply contributes nothing, so the result is always
+    a necessary condition; case-insensitive patterns get none at all.
+    """
+    if regex.flags & (re.IGNORECASE | re.LOCALE):
+        return ()
+    try:
+        from re import _constants as sre  # type: ignore[attr-defined]  # 3.11+
+        from re import _parser as parser  # type: ignore[attr-defined]
+    except ImportError:  # pragma: no cover - other interpreters
+        return ()
+
+    def needs(items) -> list[frozenset[str]]:
+        groups: list[frozenset[str]] = []
+        run: list[str] = []
+        for op, av in items:
+            if op is sre.LITERAL:
+                run.append(chr(av))
+                continue
+            if run:
+                groups.append(frozenset(["".join(run)]))
+                run = []
+            if op is sre.SUBPATTERN:
+                _, add_flags, _, sub = av
+                if not add_flags & (re.IGNORECASE | re.LOCALE):
+                    groups.extend(needs(sub))
+            elif op is sre.ATOMIC_GROUP:
+                groups.extend(needs(av))
+            elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, getattr(sre, "POSSESSIVE_REPEAT", None)):
+                low, _, sub = av
+                if low >= 1:
+                    groups.extend(needs(sub))
+            elif op is sre.BRANCH:
+                choices: list[str] = []
+                for alternative in av[1]:
+                    inner = needs(alternative)
+                    if not inner:
+                        break
+                    choices.extend(min(inner, key=_group_odds))
+                else:
+                    groups.append(_simplify(choices))
+            elif op is sre.IN:
+                if all(kind is sre.LITERAL for kind, _ in av):
+                    groups.append(frozenset(chr(v) for _, v in av))
+        if run:
+            groups.append(frozenset(["".join(run)]))
+        return groups
+
+    try:
+        groups = needs(parser.parse(regex.pattern, regex.flags))
+    except Exception:  # pragma: no cover - parser internals changed
+        return ()
+    # Most telling first: a text usually fails on the first test.
+    return tuple(sorted((_simplify(g) for g in groups), key=_group_odds))
+
+
+_ASCII_LETTER = re.compile(r"[a-z]")
+
+
+def _trigger(literal: str) -> str | None:
+    """The least common character of ``literal`` that is worth scanning for.
+
+    ASCII letters, digits and blanks are too common in complaint text to
+    narrow anything down (English complaints contain nearly all letters).
+    """
+    eligible = [ch for ch in literal if not (_ASCII_WORD.match(ch) or ch.isspace())]
+    return min(eligible, key=_char_odds) if eligible else None
+
+
+def literal_groups(regex: re.Pattern[str]) -> tuple[tuple[str, ...], ...]:
+    """:func:`required_literals` as plain tuples, most telling group first,
+    ready for :func:`has_literals`."""
+    return tuple(tuple(sorted(g)) for g in required_literals(regex))
+
+
+class RegexGate:
+    """Tells which of several regexes can possibly match a text.
+
+    Searching every rule regex in every text costs a call and a scan each,
+    although almost none of them match.  Each regex has groups of literals
+    every match must contain (:func:`required_literals`); for the most
+    telling groups, the least common character of each literal is a
+    trigger, and a regex is a candidate only if every such group has one of
+    its triggers in the text.  A single C-level ``findall`` lists the
+    trigger characters of a text, and the test for all regexes at once is a
+    few integer operations: bit ``slot * n + i`` stands for "condition
+    ``slot`` of regex ``i`` holds".  Regexes with no distinctive character
+    (English word patterns) are tested for their literals with plain
+    substring tests instead, once the text has an ASCII letter at all.
+    """
+
+    __slots__ = ("_size", "_free", "_letters", "_by_char", "_chars", "_verify")
+
+    SLOTS = 3  # conditions tested per regex
+
+    def __init__(self, regexes: Sequence[re.Pattern[str]]):
+        n = self._size = len(regexes)
+        self._free = 0  # conditions that hold for any text
+        self._letters = 0  # conditions that hold for any text with a letter
+        self._by_char: dict[str, int] = {}
+        self._verify: dict[int, tuple[tuple[str, ...], ...]] = {}
+        for index, regex in enumerate(regexes):
+            groups = required_literals(regex)
+            conditions = []
+            for group in groups:  # most telling first
+                triggers = {_trigger(literal) for literal in group}
+                if None in triggers or triggers in conditions:
+                    continue
+                # A very common trigger would cost a hit in nearly every
+                # text for little selectivity: only as the sole condition.
+                if conditions and any(_char_odds(ch) >= 0.3 for ch in triggers):
+                    continue
+                conditions.append(triggers)
+            for slot in range(self.SLOTS):
+                bit = 1 << (slot * n + index)
+                if slot < len(conditions):
+                    for ch in conditions[slot]:
+                        self._by_char[ch] = self._by_char.get(ch, 0) | bit
+                elif slot == 0 and any(all(_ASCII_LETTER.search(s) for s in g) for g in groups):
+                    self._letters |= bit
+                else:
+                    self._free |= bit
+            if not conditions and groups:
+                self._verify[index] = literal_groups(regex)
+        chars = sorted(self._by_char)
+        self._chars = re.compile(_class(chars)) if chars else None
+
+    def candidates(self, text: str) -> list[int]:
+        """Indices (ascending) of the regexes that may match ``text``."""
+        held = self._free
+        if self._letters and _ASCII_LETTER.search(text):
+            held |= self._letters
+        if self._chars is not None:
+            # OR of the bits of every trigger character present, in C.
+            held = reduce(or_, map(self._by_char.__getitem__, set(self._chars.findall(text))), held)
+        n = self._size
+        mask = (1 << n) - 1
+        for slot in range(self.SLOTS):
+            mask &= held >> (slot * n)
+        found = []
+        verify = self._verify
+        while mask:
+            low = mask & -mask
+            index = low.bit_length() - 1
+            mask ^= low
+            groups = verify.get(index)
+            if groups is not None and not has_literals(text, groups):
+                continue
+            found.append(index)
+        return found
+
+
+def has_literals(text: str, groups: tuple[tuple[str, ...], ...]) -> bool:
+    """Whether ``text`` contains at least one literal of every group (see
+    :func:`literal_groups`); always true for no groups."""
+    for group in groups:
+        for literal in group:
+            if literal in text:
+                break
+        else:
+            return False
+    return True
