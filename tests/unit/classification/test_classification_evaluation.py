@@ -131,7 +131,7 @@ def test_rules_alone_still_place_the_hand_written_challenge_set():
     import json
     from pathlib import Path
 
-    path = Path(__file__).with_name("challenge_set.jsonl")
+    path = Path(__file__).resolve().parents[3] / "data" / "classifier" / "authored_boundaries.jsonl"
     with open(path, encoding="utf-8") as fh:
         rows = [json.loads(line) for line in fh if line.strip()]
     report = evaluate(rows, Classifier(load_rules()))
