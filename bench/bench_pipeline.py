@@ -12,42 +12,24 @@ classified event written, from Kafka record timestamps).
 from __future__ import annotations
 
 import argparse
-import sys
-import tempfile
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import bench_settings, pct
+from kafka import KafkaConsumer, TopicPartition
 
-from kafka import KafkaConsumer, TopicPartition  # noqa: E402
-
-from complaint_stream.channel_api import ChannelPublisher  # noqa: E402
-from complaint_stream.kafka.admin import create_topics  # noqa: E402
-from complaint_stream.kafka.local_broker import ephemeral_broker  # noqa: E402
-from complaint_stream.settings import load_settings  # noqa: E402
-from tests.support.factories import submission  # noqa: E402
-from tests.support.workers import running_workers, scrape  # noqa: E402
-import topics  # noqa: E402
-
-
-def pct(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+from complaint_stream.channel_api import ChannelPublisher
+from complaint_stream.kafka.admin import create_topics
+from tests.support.factories import submission
+from tests.support.workers import running_workers, scrape
+import topics
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=5000)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
-    settings = load_settings().with_overrides(state_dir=tmp / "state")
-    broker = None
-    if settings.uses_local_broker:
-        broker = ephemeral_broker(tmp / "kafka", settings.cache_dir, settings.kafka_version)
-        broker.start()
-        settings = settings.with_overrides(kafka_bootstrap=broker.layout.bootstrap, topic_replication_factor=1)
-    try:
+    with bench_settings() as (settings, tmp):
         create_topics(settings)
         (tmp / "logs").mkdir()
         with running_workers(settings, ["intake", "classify"], tmp / "logs") as ports:
@@ -86,9 +68,6 @@ def main() -> int:
               f" -> {done / elapsed:,.0f} complaints/s end to end (1 intake + 1 classify process, 6 partitions)")
         print(f"received -> classified latency under that burst: p50 {pct(latency, 50)} ms,"
               f" p95 {pct(latency, 95)} ms, p99 {pct(latency, 99)} ms ({len(latency)} complaints)")
-    finally:
-        if broker is not None:
-            broker.destroy()
     return 0
 
 

@@ -14,27 +14,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
-import tempfile
 import threading
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import bench_settings, pct
 
-from complaint_stream.channel_api import ChannelPublisher, validate_submission  # noqa: E402
-from complaint_stream.kafka.admin import create_topics  # noqa: E402
-from complaint_stream.kafka.local_broker import ephemeral_broker  # noqa: E402
-from complaint_stream.kafka.records import read_topic  # noqa: E402
-from complaint_stream.settings import load_settings  # noqa: E402
-from tests.support.factories import submission  # noqa: E402
-import topics  # noqa: E402
-
-
-def pct(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+from complaint_stream.channel_api import ChannelPublisher, validate_submission
+from complaint_stream.kafka.admin import create_topics
+from complaint_stream.kafka.records import read_topic
+from tests.support.factories import submission
+import topics
 
 
 def main() -> int:
@@ -43,14 +33,7 @@ def main() -> int:
     parser.add_argument("--paced-rate", type=int, default=500)
     parser.add_argument("--paced-seconds", type=float, default=10.0)
     args = parser.parse_args()
-    settings = load_settings()
-    broker = None
-    tmp = tempfile.TemporaryDirectory(prefix="bench-roundtrip-")
-    if settings.uses_local_broker:
-        broker = ephemeral_broker(Path(tmp.name), settings.cache_dir, settings.kafka_version)
-        broker.start()
-        settings = settings.with_overrides(kafka_bootstrap=broker.layout.bootstrap, topic_replication_factor=1)
-    try:
+    with bench_settings() as (settings, _scratch):
         create_topics(settings, [topics.SUBMISSIONS, topics.DEAD_LETTERS])
         now = datetime.now(timezone.utc)
         subs = [submission(i, now, channel_ref=f"BENCH-{i:07d}") for i in range(args.count)]
@@ -109,10 +92,6 @@ def main() -> int:
         print(f"latency at {args.paced_rate}/s for {args.paced_seconds:.0f}s ({len(ms)}/{total} records):"
               f" p50 {pct(ms, 50):.1f} ms, p95 {pct(ms, 95):.1f} ms, p99 {pct(ms, 99):.1f} ms,"
               f" max {max(ms):.1f} ms, mean {statistics.fmean(ms):.1f} ms")
-    finally:
-        if broker is not None:
-            broker.destroy()
-        tmp.cleanup()
     return 0
 
 
