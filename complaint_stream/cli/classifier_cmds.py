@@ -10,7 +10,7 @@ from typing import Iterable, TextIO
 from complaint_stream.bootstrap import build_classifier, build_priority_rules
 from complaint_stream.domain.classification import load_rules
 from complaint_stream.domain.normalise import normalise_channel
-from complaint_stream.domain.priority import decide_priority
+from complaint_stream.domain.triage import rank
 from complaint_stream.settings import Settings
 
 
@@ -46,19 +46,19 @@ def classify_lines(lines: Iterable[str], out: TextIO, settings: Settings) -> int
             print(f"line {number}: {exc}", file=sys.stderr)
             continue
         result = classifier.classify(obj["text"], channel)
-        decision = decide_priority(rules, category=result.category, channel=channel, risk_flags=result.risk_flags,
-                                   is_repeat=bool(obj.get("repeat", False)),
-                                   tier=str(obj.get("customer_tier", "standard")))
+        ranking = rank(result, channel=channel, tier=str(obj.get("customer_tier", "standard")),
+                       is_repeat=bool(obj.get("repeat", False)), priority_rules=rules,
+                       review_confidence=settings.review_confidence)
         record = {
             **({"id": obj["id"]} if "id" in obj else {}),
             "category": result.category,
             "confidence": round(result.confidence, 4),
             "risk": result.risk,
             "risk_flags": list(result.risk_flags),
-            "priority": decision.priority,
-            "needs_review": result.confidence < settings.review_confidence,
+            "priority": ranking.priority.priority,
+            "needs_review": ranking.needs_review,
             "explanation": list(result.explanation),
-            "priority_reasons": list(decision.reasons),
+            "priority_reasons": list(ranking.priority.reasons),
             "classifier_version": version,
         }
         out.write(json.dumps(record, ensure_ascii=False) + "\n")

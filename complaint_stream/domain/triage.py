@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from complaint_stream.domain.intake import event_id
-from complaint_stream.domain.priority import PriorityRules, decide_priority
+from complaint_stream.domain.priority import PriorityDecision, PriorityRules, decide_priority
 from complaint_stream.domain.repeats import History, PastComplaint, find_repeat, record_closed, record_opened
 from schemas import (
     SEVERITY_OF_PRIORITY,
@@ -35,6 +35,22 @@ class TriagePolicy:
 
 
 @dataclass(frozen=True)
+class Ranking:
+    """Priority and review flag of one classified complaint."""
+
+    priority: PriorityDecision
+    needs_review: bool
+
+
+def rank(result, *, channel: str, tier: str, is_repeat: bool, priority_rules: PriorityRules,
+         review_confidence: float) -> Ranking:
+    """Rank a classification result: priority from the rules, review when confidence is low."""
+    decision = decide_priority(priority_rules, category=result.category, channel=channel,
+                               risk_flags=result.risk_flags, is_repeat=is_repeat, tier=tier)
+    return Ranking(decision, result.confidence < review_confidence)
+
+
+@dataclass(frozen=True)
 class Triaged:
     event: Envelope[ComplaintClassified]
     history: History
@@ -46,9 +62,10 @@ def triage(received: ComplaintReceived, history: History, classifier: Classifier
     result = classifier.classify(received.text, received.channel.value)
     repeat = find_repeat(history, received.complaint_id, result.category, received.received_at,
                          policy.repeat_window)
-    decision = decide_priority(priority_rules, category=result.category, channel=received.channel.value,
-                               risk_flags=result.risk_flags, is_repeat=repeat is not None,
-                               tier=received.customer.tier.value)
+    ranking = rank(result, channel=received.channel.value, tier=received.customer.tier.value,
+                   is_repeat=repeat is not None, priority_rules=priority_rules,
+                   review_confidence=policy.review_confidence)
+    decision = ranking.priority
     priority = Priority(decision.priority)
     reasons = decision.reasons
     if repeat is not None:
@@ -69,7 +86,7 @@ def triage(received: ComplaintReceived, history: History, classifier: Classifier
         priority=priority,
         severity=SEVERITY_OF_PRIORITY[priority],
         priority_reasons=reasons,
-        needs_review=result.confidence < policy.review_confidence,
+        needs_review=ranking.needs_review,
         classifier_version=policy.classifier_version,
     )
     event = wrap(classified, source=policy.source, subject=received.complaint_id,
