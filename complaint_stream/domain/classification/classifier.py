@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from operator import itemgetter
+from itertools import chain, repeat
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Iterable, Protocol
 
 from .rules import RISK_FLAGS, RuleSet, TermEntry, load_rules, term_reason
-from .text import has_literals, normalise
+from .text import normalise
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import TextModel
@@ -45,22 +46,34 @@ _Hit = tuple  # (term, start, end, TermEntry)
 _Cue = tuple  # (start, end, window, term)
 _ChannelReasons = tuple  # ((flag, reason), ...) raised by a channel alone
 
+# What a marker found by the term matcher (see ``text.TermMatcher``) means:
+# nothing; it only tells the pattern gate which characters the text has.
+_NO_ENTRY = TermEntry(scoring=(), categories=(), cues=(), risk=(), negates_before=0, negates_after=0)
 
-def _search_patterns(norm: str, rules: RuleSet) -> list[tuple[str, int, int, TermEntry, str]]:
-    """Matches of the rule patterns: ("/source/", start, end, entry, matched text).
 
-    Each pattern counts once (its first match), in rule order.  The gate
-    skips the patterns whose required literals are absent, which is nearly
-    all of them.
+def _search_patterns(norm: str, rules: RuleSet, strings: list[str] | None = None
+                     ) -> tuple[list[tuple[str, int, int, TermEntry, str]], list[tuple[int, int]]]:
+    """Matches of the rule patterns and spans of the background clauses.
+
+    Patterns: ("/source/", start, end, entry, matched text), each counting
+    once (its first match), in rule order.  Background clauses: every match
+    of every context regex.  One gate over both skips the regexes whose
+    required literals are absent, which is nearly all of them; ``strings``:
+    what ``rules.terms.find_spans`` found, if known.
     """
     matched = []
+    background: list[tuple[int, int]] = []
     patterns = rules.patterns
-    for index in rules.pattern_gate.candidates(norm):
-        regex, source, entry, _ = patterns[index]
-        m = regex.search(norm)
-        if m is not None:
-            matched.append((f"/{source}/", m.start(), m.end(), entry, m.group(0)))
-    return matched
+    count = len(patterns)
+    for index in rules.pattern_gate.candidates(norm, strings):
+        if index < count:
+            regex, source, entry, _ = patterns[index]
+            m = regex.search(norm)
+            if m is not None:
+                matched.append((f"/{source}/", m.start(), m.end(), entry, m.group(0)))
+        else:
+            background += [m.span() for m in rules.context[index - count].finditer(norm)]
+    return matched, background
 
 
 def _scan(norm: str, rules: RuleSet, found: list[tuple[str, int, int]] | None = None,
@@ -74,14 +87,14 @@ def _scan(norm: str, rules: RuleSet, found: list[tuple[str, int, int]] | None = 
     if found is None:
         found = rules.terms.find(norm)
     if matched is None:
-        matched = _search_patterns(norm, rules)
+        matched = _search_patterns(norm, rules)[0]
     hits: list[_Hit] = []
     risk: dict[str, str] = {}
     before: list[_Cue] = []
     after: list[_Cue] = []
     entries = rules.entries
     for term, start, end in found:
-        entry = entries[term]
+        entry = entries.get(term, _NO_ENTRY)  # markers mean nothing
         if entry.scoring:
             hits.append((term, start, end, entry))
         for flag in entry.risk:
@@ -151,15 +164,13 @@ def _negation(hit: _Hit, norm: str, before: list[_Cue], after: list[_Cue], rules
 def _score(norm: str, rules: RuleSet) -> tuple[dict[str, float], list[str], dict[str, str]]:
     """Rule scores per category after boundaries, explanations, {risk flag: term}."""
     terms, starts, ends = rules.terms.find_spans(norm)
-    matched = _search_patterns(norm, rules)
+    # Terms inside a background clause ("办宽带的时候…", "when I signed up
+    # for…") describe the setting rather than the complaint: they count less.
+    matched, background = _search_patterns(norm, rules, terms)
     scores = rules.zero_scores.copy()
     why: list[str] = []
     if not terms and not matched:
         return scores, why, {}
-    # Terms inside a background clause ("办宽带的时候…", "when I signed up
-    # for…") describe the setting rather than the complaint: they count less.
-    background = [m.span() for rx, needs in zip(rules.context, rules.context_literals)
-                  if has_literals(norm, needs) for m in rx.finditer(norm)]
     if background or not rules.negation_terms.isdisjoint(terms):
         found = list(zip(terms, starts, ends))
         risk, cues = _weigh_in_context(norm, rules, found, matched, scores, why, background)
@@ -169,47 +180,48 @@ def _score(norm: str, rules: RuleSet) -> tuple[dict[str, float], list[str], dict
     return scores, why, risk
 
 
+_categories_of = attrgetter("categories")
+_cues_of = attrgetter("cues")
+_reasons_of = attrgetter("reasons")
+
+
 def _weigh(rules: RuleSet, terms: list[str], matched, scores: dict[str, float],
            why: list[str]) -> tuple[dict[str, str], dict[str, float]]:
     """The usual case: no negation cue and no background clause in the text.
 
     Every term then counts at full weight, the first time it occurs, in text
     order; the result is what :func:`_weigh_in_context` gives, with far less
-    work per term.  Adds to ``scores`` and ``why``; returns ({risk flag:
-    term}, {cue: weight}).
+    work per term: the weights are added up over flat C-level chains of the
+    counted entries, in the same order.  Adds to ``scores`` and ``why``;
+    returns ({risk flag: term}, {cue: weight}).
     """
     entries = rules.entries
     risk: dict[str, str] = {}
     if not rules.risk_terms.isdisjoint(terms):
         for term in terms:
-            for flag in entries[term].risk:
+            for flag in entries.get(term, _NO_ENTRY).risk:
                 risk.setdefault(flag, term)
-    cues: dict[str, float] = {}
     # Repeating a word is emphasis, not new evidence: count each term once.
-    # Terms that score nothing (stop terms, risk terms) have empty tuples.
+    # Terms that score nothing (stop terms, risk terms, markers) add nothing.
     unique = dict.fromkeys(terms)
-    for term in unique:
-        entry = entries[term]
-        for name, weight in entry.cues:
-            cues[name] = cues.get(name, 0.0) + weight
-        for target, weight in entry.categories:
-            scores[target] += weight
-        why += entry.reasons
+    counted = list(map(entries.get, unique, repeat(_NO_ENTRY)))
     if matched:
-        counted: set[str] = set()
+        keys: set[str] = set()
         for key, _, _, entry, text in matched:
             for flag in entry.risk:
                 risk.setdefault(flag, text)
             # A pattern counts once, and not at all if a literal term spelt
             # like its key ("/.../") already counted.
-            if not entry.scoring or key in counted or (key in unique and entries[key].scoring):
+            if not entry.scoring or key in keys or (key in unique and entries.get(key, _NO_ENTRY).scoring):
                 continue
-            counted.add(key)
-            for name, weight in entry.cues:
-                cues[name] = cues.get(name, 0.0) + weight
-            for target, weight in entry.categories:
-                scores[target] += weight
-            why += entry.reasons
+            keys.add(key)
+            counted.append(entry)
+    cues: dict[str, float] = {}
+    for name, weight in chain.from_iterable(map(_cues_of, counted)):
+        cues[name] = cues.get(name, 0.0) + weight
+    for target, weight in chain.from_iterable(map(_categories_of, counted)):
+        scores[target] += weight
+    why += chain.from_iterable(map(_reasons_of, counted))
     return risk, cues
 
 
@@ -270,40 +282,18 @@ def rule_scores(text: str, channel: str, rules: RuleSet
 
 def _apply_boundaries(scores: dict[str, float], cues: dict[str, float], why: list[str],
                       rules: RuleSet) -> None:
-    # Conditions are side-effect-free predicates, so the cheap tests that
-    # make a rule a no-op (no cue weight to route, nothing to scale) are
-    # done before the condition, not after it.
-    for rule in rules.boundaries:
-        kind = rule.kind
-        if kind == "route":  # route a cue's weight to the first route whose conditions hold
-            weight = cues.get(rule.target, 0.0)
-            if weight <= 0 or not rule.when(scores, cues):
-                continue
-            for cond, to, fraction in rule.routes:
-                if cond(scores, cues):
-                    if fraction:
-                        scores[to] += weight * fraction
-                        why.append(f"boundary: {rule.explain} ({weight * fraction:+.1f} {to})")
-                    break
-        elif kind == "move":
-            if not rule.when(scores, cues):
-                continue
-            moved = 0.0
-            for src in rule.sources:
-                amount = scores[src] * rule.fraction
-                if amount > 0:
-                    scores[src] -= amount
-                    moved += amount
-            if moved:
-                scores[rule.target] += moved
-                why.append(f"boundary: {rule.explain} ({moved:+.1f} {rule.target})")
-        else:  # scale
-            if scores[rule.target] > 0 and rule.fraction != 1.0 and rule.when(scores, cues):
-                scores[rule.target] *= rule.fraction
-                why.append(f"boundary: {rule.explain} (x{rule.fraction:g} {rule.target})")
-    for cat, value in scores.items():
-        if value < 0:
-            scores[cat] = 0.0
+    """Apply the boundary rules in order (compiled into one function when the
+    rules were loaded, see ``rules._boundary_program``), then clamp
+    negative scores to zero."""
+    rules.boundary_program(scores, cues, why)
+    # ``min`` looks at all scores in C.  It is exact unless a score is NaN;
+    # then it returns NaN (if the NaN comes first) or the least of the
+    # others, so ``not low >= 0.0`` still holds whenever a score is negative.
+    low = min(scores.values())
+    if not low >= 0.0:
+        for cat, value in scores.items():
+            if value < 0.0:
+                scores[cat] = 0.0
 
 
 _by_probability = itemgetter(1)
@@ -317,6 +307,30 @@ def _softmax(values: list[float], temperature: float) -> list[float]:
     exps = [exp((v - top) / temperature) for v in values]
     scale = 1.0 / sum(exps)
     return [v * scale for v in exps]
+
+
+def _round4(values: list[float]) -> dict[float, float]:
+    """``{v: round(v, 4)}`` for the distinct ``values``.
+
+    Most probabilities repeat (every category without evidence has the same
+    one), and ``round(v, 4)`` is slow: it goes through decimal digits.  It
+    is the double nearest to the exact value of ``v`` rounded to 4 decimals;
+    for 0 < v*10**4 < 2**14, ``y = v * 10000.0`` is within 2**-40 of that
+    exact product, so unless ``y`` is within 1e-7 of a .5 the integer nearest
+    to ``y`` is the rounded value, and dividing it by 10000.0 (exact
+    operands, correctly rounded quotient) gives the same double.  Anything
+    else (zero, NaN, infinity, near-ties) is left to ``round``.
+    """
+    rounded = {}
+    for v in set(values):
+        y = v * 10000.0
+        if 0.0 < y < 16384.0:
+            n = round(y)
+            if -0.4999999 < y - n < 0.4999999:
+                rounded[v] = n / 10000.0
+                continue
+        rounded[v] = round(v, 4)
+    return rounded
 
 
 class Classifier:
@@ -383,15 +397,19 @@ class Classifier:
         """(categories, rule probabilities, explanation so far, risk flags, risk reasons)."""
         rules = self.rules
         raw, why, risk = _score(normalise(text), rules)
-        flags, risk_why = _risk_result(risk, self._channel_reasons(channel))
-        matched = max(raw.values()) > 0
+        channel_reasons = self._channel_reasons(channel)
+        if risk or channel_reasons:
+            flags, risk_why = _risk_result(risk, channel_reasons)
+        else:
+            flags = risk_why = ()
+        matched = max(raw.values()) > 0.0
         raw[rules.fallback] += rules.fallback_score
         probs = _softmax(list(raw.values()), rules.temperature)
         if not matched:
             why.append(f"no rule matched: falls to {rules.fallback}")
-        return raw.keys(), probs, why, flags, risk_why
+        return list(raw), probs, why, flags, risk_why
 
-    def _decide(self, categories, probs: list[float], explanation: list[str],
+    def _decide(self, categories: list[str], probs: list[float], explanation: list[str],
                 flags: tuple[str, ...], risk_why: tuple[str, ...],
                 model_probs: dict[str, float] | None) -> Classification:
         """Blend in the model's probabilities, if any, and rank the categories."""
@@ -402,18 +420,16 @@ class Classifier:
             if best_model is not None:
                 explanation.append(f"model: {best_model[0]} p={best_model[1]:.2f}")
         # Stable sort: ties keep taxonomy order.
-        ranked = sorted(zip(categories, probs), key=_by_probability, reverse=True)
-        category, confidence = ranked[0]
+        order = sorted(range(len(probs)), key=probs.__getitem__, reverse=True)
+        rounded = _round4(probs)
+        best = order[0]
         explanation.extend(risk_why)
-        # ``round(p, 4)`` is slow (it goes through decimal digits) and most
-        # probabilities repeat: round each distinct one once.
-        rounded = {p: round(p, 4) for p in set(probs)}
         return Classification(
-            category=category,
-            confidence=rounded[confidence],
-            risk_flags=flags,
-            explanation=tuple(explanation),
-            scores=tuple([(c, rounded[p]) for c, p in ranked]),
+            categories[best],
+            rounded[probs[best]],
+            flags,
+            tuple(explanation),
+            tuple([(categories[i], rounded[probs[i]]) for i in order]),
         )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .text import RegexGate, TermMatcher, compile_terms, literal_groups, normalise, normalise_term
+from .text import RegexGate, TermMatcher, compile_terms, normalise, normalise_term
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules.json")
 
@@ -99,7 +99,8 @@ class RuleSet:
     categories: tuple[str, ...]
     fallback: str
     # Overlapping form of the term matcher (see ``text.find_terms``); kept
-    # for callers, classification uses ``terms``, which finds the same.
+    # for callers, classification uses ``terms``, which finds the same
+    # terms (and reports ``pattern_gate``'s trigger characters as markers).
     matcher: re.Pattern[str]
     terms: TermMatcher
     # normalised term -> ((target, weight), ...); target is a category,
@@ -108,20 +109,18 @@ class RuleSet:
     lookup: Mapping[str, tuple[tuple[str, float], ...]]
     # The same, pre-split for the hot path: term -> TermEntry.
     entries: Mapping[str, "TermEntry"]
-    # (compiled regex, its source, ((target, weight), ...)); each counts once.
     # (compiled regex, its source, what a match means, possible first
-    # characters or None if unknown); a pattern can only match a text that
-    # contains one of its first characters, so most searches are skipped.
+    # characters or None if unknown); each counts once.
     patterns: tuple[tuple[re.Pattern[str], str, "TermEntry", frozenset[str] | None], ...]
-    # Which of ``patterns`` can match a text at all.
+    # Which of ``patterns`` and then ``context`` can match a text at all
+    # (from literals every match contains; most searches are skipped).
     pattern_gate: RegexGate
     context: tuple[re.Pattern[str], ...]
-    # Per context regex, literals any match contains (``text.has_literals``):
-    # most texts lack them, and the test is far cheaper than a search.
-    context_literals: tuple[tuple[tuple[str, ...], ...], ...]
     context_factor: float
     clause_breaks: frozenset[str]
     boundaries: tuple[BoundaryRule, ...]
+    # The same rules compiled into one function (scores, cues, why) -> None.
+    boundary_program: Callable[[Scores, Scores, list], None]
     risk_channels: Mapping[str, tuple[str, ...]]
     fallback_score: float
     temperature: float
@@ -200,7 +199,6 @@ def compile_rules(data: Mapping[str, Any], source: str = "<dict>") -> RuleSet:
         add(term, NEG_AFTER, float(window))
 
     matcher = compile_terms(prefixes.items())
-    terms = TermMatcher(prefixes.items())
 
     # Each pattern is compiled on its own: separate searches let the regex
     # engine use each pattern's literal prefix, which a joint alternation cannot.
@@ -219,6 +217,7 @@ def compile_rules(data: Mapping[str, Any], source: str = "<dict>") -> RuleSet:
 
     conds = _ConditionParser(categories, cues, fallback)
     boundaries = []
+    sources_of_conditions = []  # (when, (route conditions, ...)) per rule, as source
     for entry in data.get("boundaries", []):
         kind = entry["kind"]
         routes = tuple(
@@ -240,6 +239,8 @@ def compile_rules(data: Mapping[str, Any], source: str = "<dict>") -> RuleSet:
         sources = tuple(entry.get("sources", []))
         for s in sources:
             _check_target(s, categories, set())
+        sources_of_conditions.append((conds.source(entry.get("when", [])),
+                                      tuple(conds.source(r.get("when", [])) for r in entry.get("routes", []))))
         boundaries.append(
             BoundaryRule(
                 name=entry["name"],
@@ -258,6 +259,12 @@ def compile_rules(data: Mapping[str, Any], source: str = "<dict>") -> RuleSet:
     }
     scoring = data.get("scoring", {})
     entries = {k: _entry(v, k) for k, v in lookup.items()}
+    # One gate for the patterns and then the context regexes.  The term
+    # matcher also reports its trigger characters, so it needs no scan of
+    # its own.
+    pattern_gate = RegexGate([p[0] for p in patterns] + list(context))
+    terms = TermMatcher(prefixes.items(), markers=pattern_gate.triggers)
+    pattern_gate.index(terms.strings)
     return RuleSet(
         categories=categories,
         fallback=fallback,
@@ -266,12 +273,12 @@ def compile_rules(data: Mapping[str, Any], source: str = "<dict>") -> RuleSet:
         lookup={k: tuple(v.items()) for k, v in lookup.items()},
         entries=entries,
         patterns=tuple(patterns),
-        pattern_gate=RegexGate([p[0] for p in patterns]),
+        pattern_gate=pattern_gate,
         context=context,
-        context_literals=tuple(literal_groups(rx) for rx in context),
         context_factor=float(ctx.get("factor", 0.5)),
         clause_breaks=frozenset(neg.get("clause_breaks", ",.;!?，。；！？")),
         boundaries=tuple(boundaries),
+        boundary_program=_boundary_program(boundaries, sources_of_conditions),
         risk_channels=risk_channels,
         fallback_score=float(scoring.get("fallback_score", 1.0)),
         temperature=float(scoring.get("temperature", 1.5)),
@@ -377,12 +384,71 @@ class _ConditionParser:
             raise RulesError(f"bad condition: {text!r}")
         return f"({self.operand(m[1])} {m[2]} {self.operand(m[3])})"
 
+    def source(self, conditions: list[str]) -> str:
+        """All ``conditions`` as one Python expression over ``s`` and ``c``."""
+        if not conditions:
+            return "True"
+        return " and ".join(self.expression(c) for c in conditions)
+
     def compile(self, conditions: list[str]) -> Condition:
         if not conditions:
             return _always
-        body = " and ".join(self.expression(c) for c in conditions)
-        return eval(f"lambda s, c: {body}", {"__builtins__": {}, "max": max})  # noqa: S307
+        return eval(f"lambda s, c: {self.source(conditions)}", {"__builtins__": {}, "max": max})  # noqa: S307
 
 
 def _always(scores: Scores, cues: Scores) -> bool:
     return True
+
+
+def _boundary_program(rules: list[BoundaryRule], conditions: list[tuple[str, tuple[str, ...]]]
+                      ) -> Callable[[Scores, Scores, list], None]:
+    """Compile the boundary rules, in order, into one Python function.
+
+    ``apply(scores, cues, why)`` does what looping over the rules and calling
+    their condition lambdas does, without the per-rule dispatch, attribute
+    look-ups and calls, which cost more than the rules themselves (most do
+    nothing for a given text).  ``conditions`` holds each rule's
+    ``_ConditionParser.source`` for its ``when`` and its routes.  Names and
+    texts from the rules file reach the code only as ``repr`` literals of
+    checked category/cue names or as values in the function's namespace.
+    Conditions are side-effect-free, so testing a route's cue weight before
+    its condition changes nothing.  The source is kept as ``apply.source``.
+    """
+    ns: dict[str, Any] = {"__builtins__": {}, "max": max}
+    lines = ["def apply(s, c, why):"]
+    for i, (rule, (when, route_conditions)) in enumerate(zip(rules, conditions)):
+        ns[f"E{i}"], ns[f"T{i}"], ns[f"F{i}"] = rule.explain, rule.target, rule.fraction
+        lines.append(f"    # {rule.kind} {rule.name!r}")
+        if rule.kind == "route":  # a cue's weight to the first route whose conditions hold
+            lines.append(f"    w = c.get({rule.target!r}, 0.0)")
+            lines.append(f"    if not w <= 0.0 and {when}:")
+            for j, ((_, to, fraction), condition) in enumerate(zip(rule.routes, route_conditions)):
+                lines.append(f"        {'elif' if j else 'if'} {condition}:")
+                if fraction:
+                    ns[f"T{i}_{j}"], ns[f"F{i}_{j}"] = to, fraction
+                    lines.append(f"            s[{to!r}] += w * F{i}_{j}")
+                    lines.append(f'            why.append(f"boundary: {{E{i}}} ({{w * F{i}_{j}:+.1f}} {{T{i}_{j}}})")')
+                else:
+                    lines.append("            pass")
+        elif rule.kind == "move":  # a fraction of each source's score to the target
+            lines.append(f"    if {when}:")
+            lines.append("        moved = 0.0")
+            for src in rule.sources:
+                lines.append(f"        amount = s[{src!r}] * F{i}")
+                lines.append("        if amount > 0.0:")
+                lines.append(f"            s[{src!r}] -= amount")
+                lines.append("            moved += amount")
+            lines.append("        if moved:")
+            lines.append(f"            s[T{i}] += moved")
+            lines.append(f'            why.append(f"boundary: {{E{i}}} ({{moved:+.1f}} {{T{i}}})")')
+        elif rule.fraction != 1.0:  # scale the target's score
+            ns[f"W{i}"] = f"boundary: {rule.explain} (x{rule.fraction:g} {rule.target})"
+            lines.append(f"    if s[T{i}] > 0.0 and {when}:")
+            lines.append(f"        s[T{i}] *= F{i}")
+            lines.append(f"        why.append(W{i})")
+    lines.append("    return None")
+    source = "\n".join(lines)
+    exec(source, ns)  # noqa: S102 - generated from checked names only, see above
+    apply = ns["apply"]
+    apply.source = source
+    return apply

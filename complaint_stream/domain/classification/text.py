@@ -4,7 +4,9 @@ Matching is the hot path of classification, so every literal term of the
 rule set (category terms, cues, risk terms, stop terms) is compiled into one
 trie-shaped regular expression.  The matcher reports the longest term
 starting at every position; terms wholly inside a longer match are dropped,
-so "携号转网" does not also count as "转网".
+so "携号转网" does not also count as "转网".  The rule regexes (patterns,
+background clauses) are searched only in texts that contain the literals
+they need (:class:`RegexGate`).
 """
 
 from __future__ import annotations
@@ -62,8 +64,11 @@ def _simple_compatibility_map() -> dict[str, str]:
 
 
 _SIMPLE_NFKC = _simple_compatibility_map()
-# One C-level scan lists the replaceable characters a text contains; every
-# code point here is in the BMP, so ``re`` compiles the class to a bitmap.
+# The full-width punctuation of nearly every Chinese complaint: replaced
+# with plain ``str.replace`` first, which is cheaper than any scan.
+_USUAL_WIDE = tuple((ch, _SIMPLE_NFKC[ch]) for ch in "，？：！（）；～\u3000")
+# For the rest, one C-level scan lists the replaceable characters a text
+# contains; every code point is in the BMP, so ``re`` makes the class a bitmap.
 _SIMPLE_NFKC_CHARS = re.compile("[" + "".join(re.escape(ch) for ch in sorted(_SIMPLE_NFKC)) + "]")
 _is_normalized = unicodedata.is_normalized
 _normalize = unicodedata.normalize
@@ -72,11 +77,15 @@ _normalize = unicodedata.normalize
 def normalise(text: str) -> str:
     """NFKC (full-width to half-width), lower-case, collapse whitespace."""
     if not _is_normalized("NFKC", text):
-        table = _SIMPLE_NFKC
-        for ch in set(_SIMPLE_NFKC_CHARS.findall(text)):
-            text = text.replace(ch, table[ch])
+        for wide, narrow in _USUAL_WIDE:
+            if wide in text:
+                text = text.replace(wide, narrow)
         if not _is_normalized("NFKC", text):
-            text = _normalize("NFKC", text)
+            table = _SIMPLE_NFKC
+            for ch in set(_SIMPLE_NFKC_CHARS.findall(text)):
+                text = text.replace(ch, table[ch])
+            if not _is_normalized("NFKC", text):
+                text = _normalize("NFKC", text)
     return " ".join(text.lower().split())
 
 
@@ -124,11 +133,16 @@ def _class(chars: list[str]) -> str:
 
 
 def _guarded(root: dict, chars: list[str], fan: int, leaf: int) -> str:
-    """Alternation over ``chars`` split into guarded groups, recursively.
+    """Alternation over ``chars`` (sorted) split into guarded groups, recursively.
 
-    The regex engine tries the branches of a group one by one; a character
-    class in front of each sub-group rejects a position after a few class
-    tests instead of one test per distinct first character.
+    The regex engine tries the branches of a group one by one; a guard in
+    front of each sub-group rejects a position after a few tests instead of
+    one test per distinct first character.  Callers put an exact class of
+    all of ``chars`` in front, so a guard can be the range from a group's
+    first to its last character: among ``chars`` it admits exactly that
+    group (the groups are consecutive slices), and a range is two
+    comparisons and a few bytes, where a class of scattered CJK characters
+    is a bitmap of kilobytes.
     """
     if len(chars) <= leaf:
         return "|".join(re.escape(ch) + _node_regex(root[ch]) for ch in chars)
@@ -136,32 +150,37 @@ def _guarded(root: dict, chars: list[str], fan: int, leaf: int) -> str:
     parts = []
     for i in range(0, len(chars), size):
         sub = chars[i:i + size]
-        parts.append(f"(?={_class(sub)})(?:{_guarded(root, sub, fan, leaf)})")
+        span = re.escape(sub[0]) if len(sub) == 1 else f"{re.escape(sub[0])}-{re.escape(sub[-1])}"
+        parts.append(f"(?=[{span}])(?:{_guarded(root, sub, fan, leaf)})")
     return "|".join(parts)
 
 
-def _branches(root: dict, fan: int, leaf: int) -> tuple[str, str]:
-    """Regexes for the terms starting with an ASCII letter/digit and for the
-    rest ("" when there are none): the longest term at the current position,
-    consuming form."""
+def _branches(root: dict, fan: int, leaf: int) -> tuple[str, str, str]:
+    """Regexes (consuming form, "" when empty) for the longest term at the
+    current position among: terms starting with an ASCII letter/digit;
+    all other terms; those of the others that start with an ASCII character
+    (punctuation: the only ones an ASCII text can contain)."""
     firsts = sorted(root)
     ascii_first = [ch for ch in firsts if _ASCII_WORD.match(ch)]
     other_first = [ch for ch in firsts if not _ASCII_WORD.match(ch)]
-    words = others = ""
+    ascii_other = [ch for ch in other_first if ch.isascii()]
+
+    def alternation(chars: list[str]) -> str:
+        return f"(?={_class(chars)})(?:{_guarded(root, chars, fan, leaf)})" if chars else ""
+
+    words = ""
     if ascii_first:
         # Checked once for all ASCII terms, the class first: it rejects a CJK
         # position at once, the word boundary then rejects mid-word ones.
         words = f"(?={_class(ascii_first)}){_LEFT}(?:{_guarded(root, ascii_first, fan, leaf)})"
-    if other_first:
-        others = f"(?={_class(other_first)})(?:{_guarded(root, other_first, fan, leaf)})"
-    return words, others
+    return words, alternation(other_first), alternation(ascii_other)
 
 
 def _trie_regex(root: dict, fan: int, leaf: int) -> str:
     """The longest term starting at the current position (consuming form)."""
     if not root:
         return r"(?!x)x"
-    return "|".join(b for b in _branches(root, fan, leaf) if b)
+    return "|".join(b for b in _branches(root, fan, leaf)[:2] if b)
 
 
 def compile_terms(terms: Iterable[tuple[str, bool]], fan: int = 8, leaf: int = 8) -> re.Pattern[str]:
@@ -198,51 +217,72 @@ class TermMatcher:
     The overlapping (lookahead) form runs the whole trie at every position
     and returns a match object for every term start, even for the many
     starts inside a longer term that are then dropped.  Here the trie
-    pattern consumes what it matches, so ``finditer`` resumes after each
-    term and skips the positions inside it.  A skipped position matters only
-    when a term starting there reaches beyond the current one ("转网"
-    followed by "...网络" where "网络" is a term, say); that is possible only
-    at offsets where a suffix of the term is a proper prefix of another term
-    and the next character of the text continues that prefix.  Those
-    offsets are tabulated per term and next character when the rules are
-    loaded, and are checked with an anchored ``match``, which happens for a
-    few percent of the terms found.
+    pattern consumes what it matches, so the scan resumes after each term
+    and skips the positions inside it, and ``split`` returns the terms and
+    the gaps between them as plain strings, without match objects.  A
+    skipped position matters only when a term starting there reaches beyond
+    the current one ("转网" followed by "...网络" where "网络" is a term, say);
+    that is possible only at offsets where a suffix of the term is a proper
+    prefix of another term and the next character of the text continues
+    that prefix.  Those (term, next character) pairs are tabulated when the
+    rules are loaded; for the few texts that have one, an anchored ``match``
+    at each such offset finds the longer term, if any.
+
+    ``markers`` are single characters to report as well, wherever no term
+    covers them, so that the terms found tell which of these characters the
+    text contains (see :class:`RegexGate`).  A marker is shorter than any
+    term it could compete with, so it never changes which terms are found;
+    :meth:`find` leaves markers out, :meth:`find_spans` keeps them.
     """
 
-    __slots__ = ("pattern", "_words", "_others", "_follow", "_follow_pairs")
+    __slots__ = ("pattern", "markers", "strings", "_words", "_others", "_follow", "_follow_pairs")
 
     # Trie shape (see ``_guarded``): measured with callgrind on complaint
     # text, wide leaves of cheap literal tests beat deep guard nesting.
     FAN = 4
     LEAF = 32
 
-    def __init__(self, terms: Iterable[tuple[str, bool]]):
-        root = _build_trie(t for t in terms if t[0])
-        words, others = _branches(root, self.FAN, self.LEAF) if root else ("", "")
-        never = r"(?!x)x"
-        # One capturing group around the whole trie: ``split`` then returns
-        # [gap, term, gap, term, ..., gap], built in C.
-        self.pattern: re.Pattern[str] = re.compile("(" + ("|".join(b for b in (words, others) if b) or never) + ")")
-        # Most texts are all Chinese or all English: a text with no ASCII
-        # letter/digit cannot match a term starting with one, and an ASCII
-        # text cannot match a term starting with a non-ASCII character, so
-        # each is scanned with the half of the pattern that can match.
-        self._others = re.compile("(" + (others or never) + ")")
-        self._words = (re.compile("(" + (words or never) + ")")
-                       if all(not ch.isascii() for ch in root if not _ASCII_WORD.match(ch))
-                       else self.pattern)
+    def __init__(self, terms: Iterable[tuple[str, bool]], markers: Iterable[str] = ()):
+        terms = [t for t in terms if t[0]]
+        known = {term for term, _ in terms}
+        self.markers = frozenset(ch for ch in markers if len(ch) == 1 and ch not in known)
+        # The follow table is built without the markers: a one-character
+        # string never reaches past the term it starts in.
+        root = _build_trie(terms)
         self._follow = _follow_table(root)
         # (term, next character) pairs after which a longer term may start
         # inside the term: the only cases needing a closer look.
         self._follow_pairs = frozenset((term, ch) for term, after in self._follow.items() for ch in after)
+        root = _build_trie(terms + [(ch, True) for ch in sorted(self.markers)])
+        #: Every string :meth:`find_spans` can report.
+        self.strings = frozenset(known | self.markers)
+        words, others, ascii_others = _branches(root, self.FAN, self.LEAF) if root else ("", "", "")
+        never = r"(?!x)x"
+
+        def compiled(*branches: str) -> re.Pattern[str]:
+            # One capturing group around the whole trie: ``split`` then
+            # returns [gap, term, gap, term, ..., gap], built in C.
+            return re.compile("(" + ("|".join(b for b in branches if b) or never) + ")")
+
+        # The two halves start with disjoint characters, so their order does
+        # not change any match; mixed texts are mostly CJK, hence CJK first.
+        self.pattern: re.Pattern[str] = compiled(others, words)
+        # Most texts are all Chinese or all English: a text with no ASCII
+        # letter/digit cannot match a term starting with one, and an ASCII
+        # text cannot match a term starting with a non-ASCII character, so
+        # each is scanned with the part of the pattern that can match.
+        self._others = compiled(others)
+        self._words = compiled(words, ascii_others)
 
     def find(self, text: str) -> list[tuple[str, int, int]]:
         """``(term, start, end)`` of all longest matches, minus those contained
         in an earlier, longer match; identical to :func:`find_terms`."""
-        return list(zip(*self.find_spans(text)))
+        markers = self.markers
+        return [found for found in zip(*self.find_spans(text)) if found[0] not in markers]
 
     def find_spans(self, text: str) -> tuple[list[str], list[int], list[int]]:
-        """What :meth:`find` returns, as three lists: terms, starts, ends."""
+        """What :meth:`find` returns, markers included, as three lists:
+        terms, starts, ends."""
         if not _ASCII_WORD.search(text):
             pattern = self._others
         elif text.isascii():
@@ -261,26 +301,27 @@ class TermMatcher:
         # the (term, next character) pairs tabulated at load time.  The NUL
         # stands for "end of text"; a spurious pair only costs a check.
         padded = text + "\0"
+        starts = bounds[0:-1:2]
         if self._follow_pairs.isdisjoint(zip(terms, map(padded.__getitem__, ends))):
-            return terms, bounds[0:-1:2], ends
-        return self._find_overlapping(text, pattern)
+            return terms, starts, ends
+        return self._with_overlaps(text, pattern, terms, starts, ends)
 
-    def _find_overlapping(self, text: str, pattern: re.Pattern[str]) -> tuple[list[str], list[int], list[int]]:
-        terms: list[str] = []
-        starts: list[int] = []
-        ends: list[int] = []
+    def _with_overlaps(self, text: str, pattern: re.Pattern[str], terms: list[str],
+                       starts: list[int], ends: list[int]) -> tuple[list[str], list[int], list[int]]:
+        """The scan matches plus the longer terms starting inside them."""
+        found_terms: list[str] = []
+        found_starts: list[int] = []
+        found_ends: list[int] = []
         reach = 0
         follow = self._follow
         match = pattern.match
         size = len(text)
-        for m in pattern.finditer(text):
-            term = m.group()
-            start, end = m.span()
+        for term, start, end in zip(terms, starts, ends):
             if end > reach:
                 reach = end
-                terms.append(term)
-                starts.append(start)
-                ends.append(end)
+                found_terms.append(term)
+                found_starts.append(start)
+                found_ends.append(end)
             if end < size:
                 after = follow.get(term)
                 if after is not None:
@@ -291,10 +332,10 @@ class TermMatcher:
                         inner = match(text, start + offset)
                         if inner is not None and inner.end() > reach:
                             reach = inner.end()
-                            terms.append(inner.group())
-                            starts.append(inner.start())
-                            ends.append(reach)
-        return terms, starts, ends
+                            found_terms.append(inner.group())
+                            found_starts.append(inner.start())
+                            found_ends.append(reach)
+        return found_terms, found_starts, found_ends
 
 
 def _follow_table(root: dict) -> dict[str, dict[str, tuple[int, ...]]]:
@@ -469,23 +510,29 @@ class RegexGate:
     every match must contain (:func:`required_literals`); for the most
     telling groups, the least common character of each literal is a
     trigger, and a regex is a candidate only if every such group has one of
-    its triggers in the text.  A single C-level ``findall`` lists the
-    trigger characters of a text, and the test for all regexes at once is a
-    few integer operations: bit ``slot * n + i`` stands for "condition
-    ``slot`` of regex ``i`` holds".  Regexes with no distinctive character
-    (English word patterns) are tested for their literals with plain
-    substring tests instead, once the text has an ASCII letter at all.
+    its triggers in the text.  Bit ``slot * n + i`` of an integer stands for
+    "condition ``slot`` of regex ``i`` holds", so the test for all regexes
+    at once is a few integer operations.
+
+    Which trigger characters a text has comes for free from the term
+    matcher: the triggers are its markers (:class:`TermMatcher`), and each
+    string it reports maps to the conditions its characters satisfy
+    (:meth:`index`).  Without those strings, one ``findall`` finds them.
+    Regexes with no distinctive character (English word patterns) are
+    tested for their literals with plain substring tests instead, once the
+    text has an ASCII letter at all.
     """
 
-    __slots__ = ("_size", "_free", "_letters", "_by_char", "_chars", "_verify")
+    __slots__ = ("_size", "_free", "_letters", "_by_char", "_by_string", "_chars", "_verify")
 
-    SLOTS = 3  # conditions tested per regex
+    SLOTS = 3  # conditions tested per regex (``candidates`` spells out all 3)
 
     def __init__(self, regexes: Sequence[re.Pattern[str]]):
         n = self._size = len(regexes)
         self._free = 0  # conditions that hold for any text
         self._letters = 0  # conditions that hold for any text with a letter
         self._by_char: dict[str, int] = {}
+        self._by_string: dict[str, int] = {}
         self._verify: dict[int, tuple[tuple[str, ...], ...]] = {}
         for index, regex in enumerate(regexes):
             groups = required_literals(regex)
@@ -513,18 +560,42 @@ class RegexGate:
         chars = sorted(self._by_char)
         self._chars = re.compile(_class(chars)) if chars else None
 
-    def candidates(self, text: str) -> list[int]:
-        """Indices (ascending) of the regexes that may match ``text``."""
+    @property
+    def triggers(self) -> frozenset[str]:
+        """The characters whose presence the conditions test."""
+        return frozenset(self._by_char)
+
+    def index(self, strings: Iterable[str]) -> None:
+        """Learn the conditions each of ``strings`` satisfies (the strings a
+        :class:`TermMatcher` with :attr:`triggers` as markers reports)."""
+        by_char = self._by_char
+        for string in strings:
+            held = 0
+            for ch in set(string):
+                held |= by_char.get(ch, 0)
+            if held:
+                self._by_string[string] = held
+
+    def candidates(self, text: str, strings: Iterable[str] | None = None) -> list[int]:
+        """Indices (ascending) of the regexes that may match ``text``.
+
+        ``strings``: what a :class:`TermMatcher` indexed with :meth:`index`
+        found in ``text`` (markers included); every trigger character of the
+        text is in one of them.
+        """
         held = self._free
         if self._letters and _ASCII_LETTER.search(text):
             held |= self._letters
-        if self._chars is not None:
-            # OR of the bits of every trigger character present, in C.
+        # OR of the conditions met by the strings or characters, in C.
+        if strings is not None:
+            held = reduce(or_, filter(None, map(self._by_string.get, strings)), held)
+        elif self._chars is not None:
             held = reduce(or_, map(self._by_char.__getitem__, set(self._chars.findall(text))), held)
         n = self._size
-        mask = (1 << n) - 1
-        for slot in range(self.SLOTS):
-            mask &= held >> (slot * n)
+        # Regexes all of whose SLOTS (3) conditions hold.
+        mask = held & (held >> n) & (held >> (n + n)) & ((1 << n) - 1)
+        if not mask:
+            return []
         found = []
         verify = self._verify
         while mask:
