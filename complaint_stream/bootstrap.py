@@ -51,7 +51,9 @@ def build_classifier(settings: Settings, *, with_model: bool = True) -> tuple[Cl
         model = LinearTextModel.load(path)
         blobs.append(path.read_bytes())
     version = ("rules+model-" if model is not None else "rules-") + _fingerprint(*blobs)
-    return Classifier(rules, model=model), version
+    if model is not None:
+        version += f"-m{settings.classifier_model_margin:g}"
+    return Classifier(rules, model=model, model_margin=settings.classifier_model_margin), version
 
 
 def build_priority_rules(settings: Settings) -> PriorityRules:

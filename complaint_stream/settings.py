@@ -71,6 +71,9 @@ class Settings:
     max_age_days: float = 365.0
     classifier_rules: str = ""  # path; empty = packaged rules
     classifier_model: str = ""  # path of a model trained with `complaints classifier train`
+    #: The model is asked only when the rules' top two categories are closer
+    #: than this (probability difference); above 1 = always.
+    classifier_model_margin: float = 0.6
     priority_rules: str = ""  # path; empty = packaged rules
     review_confidence: float = 0.55
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from itertools import chain, repeat
 from operator import attrgetter, itemgetter
-from typing import TYPE_CHECKING, Iterable, Protocol
+from typing import TYPE_CHECKING, Iterable, NamedTuple, Protocol
 
 from .rules import RISK_FLAGS, RuleSet, TermEntry, load_rules, term_reason
 from .text import normalise
@@ -26,9 +25,12 @@ class ProbabilityModel(Protocol):
     def predict_proba(self, text: str) -> dict[str, float]: ...
 
 
-@dataclass(frozen=True)
-class Classification:
-    """The decision for one complaint, with the reasons behind it."""
+class Classification(NamedTuple):
+    """The decision for one complaint, with the reasons behind it (immutable).
+
+    A named tuple rather than a frozen dataclass: one is built for every
+    complaint, and a tuple is several times cheaper to create.
+    """
 
     category: str
     confidence: float
@@ -341,15 +343,25 @@ class Classifier:
     model_weight * p_model``, where ``p_rules`` is a softmax over the rule
     scores (the fallback category carries a small baseline, so a text with
     no matching term leans to ``other`` with low confidence).
+
+    The model is asked only when the rules are not decisive: when their two
+    most probable categories are less than ``model_margin`` apart.  Clear
+    rule evidence is what a moderate model weight never overturns anyway
+    (on the dev and authored sets, no decision with a margin of 0.6 or more
+    changed when the model was blended in), and the model costs several
+    times what the rules cost.  ``model_margin`` above 1 asks it always.
     """
 
     def __init__(self, rules: RuleSet | None = None, model: "TextModel | ProbabilityModel | None" = None,
-                 model_weight: float = 0.45):
+                 model_weight: float = 0.45, model_margin: float = 0.6):
         if not 0.0 <= model_weight <= 1.0:
             raise ValueError("model_weight must be within 0..1")
+        if not model_margin >= 0.0:
+            raise ValueError("model_margin must be 0 or more")
         self.rules = rules if rules is not None else load_rules()
         self.model = model
         self.model_weight = model_weight if model is not None else 0.0
+        self.model_margin = model_margin
         # channel -> what it raises on its own; a pipeline sees a handful of
         # channels, and normalising one costs as much as the rest of the risk
         # step.  Tied to the rule set it was computed from.
@@ -360,7 +372,7 @@ class Classifier:
         """Classify one complaint received on ``channel``."""
         part = self._rules_part(text, channel)
         model_probs = None
-        if self.model is not None and self.model_weight > 0:
+        if self.model_weight > 0 and self._undecided(part[1], part[2]):
             model_probs = self.model.predict_proba(text)
         return self._decide(*part, model_probs)
 
@@ -368,20 +380,34 @@ class Classifier:
         """Classify ``(text, channel)`` pairs; the same results as :meth:`classify`.
 
         The rules run per text; the model, when there is one, is asked for
-        the whole batch at once (``predict_proba_many`` if it has one), which
-        spares its large fixed cost per call.
+        all the texts the rules leave undecided at once
+        (``predict_proba_many`` if it has one), which spares its large fixed
+        cost per call.
         """
         items = list(items)
         parts = [self._rules_part(text, channel) for text, channel in items]
-        if self.model is None or self.model_weight <= 0 or not items:
+        if self.model_weight <= 0 or not items:
             return [self._decide(*part, None) for part in parts]
-        texts = [text for text, _ in items]
-        many = getattr(self.model, "predict_proba_many", None)
-        if many is not None:
-            model_probs = many(texts)
-        else:
-            model_probs = [self.model.predict_proba(text) for text in texts]
+        asked = [i for i, part in enumerate(parts) if self._undecided(part[1], part[2])]
+        model_probs: list[dict[str, float] | None] = [None] * len(items)
+        if asked:
+            texts = [items[i][0] for i in asked]
+            many = getattr(self.model, "predict_proba_many", None)
+            answers = many(texts) if many is not None else [self.model.predict_proba(t) for t in texts]
+            for i, probs in zip(asked, answers):
+                model_probs[i] = probs
         return [self._decide(*part, probs) for part, probs in zip(parts, model_probs)]
+
+    def _undecided(self, probs: list[float], explanation: list[str]) -> bool:
+        """Whether the rules' top two probabilities are closer than
+        ``model_margin`` (then the model is asked); otherwise says so in
+        the explanation."""
+        top, second = sorted(probs)[-2:][::-1] if len(probs) > 1 else (probs[0], 0.0)
+        margin = top - second
+        if margin < self.model_margin:
+            return True
+        explanation.append(f"model: not asked, the rules decide (margin {margin:.2f})")
+        return False
 
     def _channel_reasons(self, channel: str) -> _ChannelReasons:
         rules = self.rules
@@ -407,9 +433,9 @@ class Classifier:
         probs = _softmax(list(raw.values()), rules.temperature)
         if not matched:
             why.append(f"no rule matched: falls to {rules.fallback}")
-        return list(raw), probs, why, flags, risk_why
+        return rules.categories, probs, why, flags, risk_why
 
-    def _decide(self, categories: list[str], probs: list[float], explanation: list[str],
+    def _decide(self, categories: tuple[str, ...], probs: list[float], explanation: list[str],
                 flags: tuple[str, ...], risk_why: tuple[str, ...],
                 model_probs: dict[str, float] | None) -> Classification:
         """Blend in the model's probabilities, if any, and rank the categories."""

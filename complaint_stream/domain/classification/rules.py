@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .text import RegexGate, TermMatcher, compile_terms, normalise, normalise_term
+from .text import NATIVE_SCANNER, LiteralGate, RegexGate, TermMatcher, compile_terms, normalise, normalise_term
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules.json")
 
@@ -114,7 +114,7 @@ class RuleSet:
     patterns: tuple[tuple[re.Pattern[str], str, "TermEntry", frozenset[str] | None], ...]
     # Which of ``patterns`` and then ``context`` can match a text at all
     # (from literals every match contains; most searches are skipped).
-    pattern_gate: RegexGate
+    pattern_gate: "RegexGate | LiteralGate"
     context: tuple[re.Pattern[str], ...]
     context_factor: float
     clause_breaks: frozenset[str]
@@ -133,12 +133,13 @@ class RuleSet:
     zero_scores: Mapping[str, float] = field(default_factory=dict)
 
 
-def load_rules(path: str | os.PathLike | None = None) -> RuleSet:
-    """Load and compile a rules file; ``None`` loads the packaged default."""
+def load_rules(path: str | os.PathLike | None = None, native: bool = True) -> RuleSet:
+    """Load and compile a rules file; ``None`` loads the packaged default.
+    ``native``: see :func:`compile_rules`."""
     path = Path(path) if path is not None else DEFAULT_RULES_PATH
     with open(path, encoding="utf-8") as fh:
         data = json.load(fh)
-    return compile_rules(data, source=str(path))
+    return compile_rules(data, source=str(path), native=native)
 
 
 def _term_entries(section: Any) -> list[tuple[str, float]]:
@@ -156,8 +157,12 @@ def _term_entries(section: Any) -> list[tuple[str, float]]:
     return out
 
 
-def compile_rules(data: Mapping[str, Any], source: str = "<dict>") -> RuleSet:
-    """Compile an already-parsed rules document."""
+def compile_rules(data: Mapping[str, Any], source: str = "<dict>", native: bool = True) -> RuleSet:
+    """Compile an already-parsed rules document.
+
+    ``native``: use the compiled scanner (``_scan``) when it was built; the
+    pure-Python matcher and gate give the same results (tests compare them).
+    """
     categories = tuple(data["categories"])
     fallback = data.get("fallback_category", "other")
     if fallback not in categories:
@@ -262,8 +267,9 @@ def compile_rules(data: Mapping[str, Any], source: str = "<dict>") -> RuleSet:
     # One gate for the patterns and then the context regexes.  The term
     # matcher also reports its trigger characters, so it needs no scan of
     # its own.
-    pattern_gate = RegexGate([p[0] for p in patterns] + list(context))
-    terms = TermMatcher(prefixes.items(), markers=pattern_gate.triggers)
+    regexes = [p[0] for p in patterns] + list(context)
+    pattern_gate = LiteralGate(regexes) if native and NATIVE_SCANNER else RegexGate(regexes)
+    terms = TermMatcher(prefixes.items(), markers=pattern_gate.triggers, native=native)
     pattern_gate.index(terms.strings)
     return RuleSet(
         categories=categories,

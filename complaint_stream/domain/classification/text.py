@@ -13,12 +13,21 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from array import array
 from functools import reduce
 from itertools import accumulate
 from operator import or_
 from typing import Iterable, Sequence
 
 _ASCII_WORD = re.compile(r"[a-z0-9]")
+
+try:  # the compiled scanner (_scan.c, built by setup.py when a C compiler is there)
+    from . import _scan as _native
+except ImportError:  # pragma: no cover - depends on the build
+    _native = None
+
+#: Whether the compiled term scanner is available (see :class:`TermMatcher`).
+NATIVE_SCANNER = _native is not None
 
 # A term that starts or ends with an ASCII letter/digit must sit on an ASCII
 # word boundary; ``\b`` cannot be used because CJK characters are word
@@ -235,14 +244,14 @@ class TermMatcher:
     :meth:`find` leaves markers out, :meth:`find_spans` keeps them.
     """
 
-    __slots__ = ("pattern", "markers", "strings", "_words", "_others", "_follow", "_follow_pairs")
+    __slots__ = ("pattern", "markers", "strings", "_words", "_others", "_follow", "_follow_pairs", "_scanner")
 
     # Trie shape (see ``_guarded``): measured with callgrind on complaint
     # text, wide leaves of cheap literal tests beat deep guard nesting.
     FAN = 4
     LEAF = 32
 
-    def __init__(self, terms: Iterable[tuple[str, bool]], markers: Iterable[str] = ()):
+    def __init__(self, terms: Iterable[tuple[str, bool]], markers: Iterable[str] = (), native: bool = True):
         terms = [t for t in terms if t[0]]
         known = {term for term, _ in terms}
         self.markers = frozenset(ch for ch in markers if len(ch) == 1 and ch not in known)
@@ -273,6 +282,16 @@ class TermMatcher:
         # each is scanned with the part of the pattern that can match.
         self._others = compiled(others)
         self._words = compiled(words, ascii_others)
+        # The compiled scanner walks the same trie at every position in C:
+        # the reference semantics directly, several times faster than the
+        # regex scan below, which stays as the portable fallback.
+        self._scanner = (_native.Scanner(*_flatten_trie(root))
+                         if native and _native is not None and root else None)
+
+    @property
+    def native(self) -> bool:
+        """Whether this matcher scans with the compiled scanner."""
+        return self._scanner is not None
 
     def find(self, text: str) -> list[tuple[str, int, int]]:
         """``(term, start, end)`` of all longest matches, minus those contained
@@ -283,6 +302,8 @@ class TermMatcher:
     def find_spans(self, text: str) -> tuple[list[str], list[int], list[int]]:
         """What :meth:`find` returns, markers included, as three lists:
         terms, starts, ends."""
+        if self._scanner is not None:
+            return self._scanner.scan(text)
         if not _ASCII_WORD.search(text):
             pattern = self._others
         elif text.isascii():
@@ -336,6 +357,38 @@ class TermMatcher:
                             found_starts.append(inner.start())
                             found_ends.append(reach)
         return found_terms, found_starts, found_ends
+
+
+def _flatten_trie(root: dict) -> tuple:
+    """The trie as the arrays ``_scan.Scanner`` takes.
+
+    Nodes are numbered breadth-first from the root (0); node ``i`` owns
+    edges ``node_first[i] : node_first[i] + node_count[i]``, sorted by code
+    point for a binary search, and ends the term ``terms[node_term[i]]``
+    (-1: none), which needs a right word boundary when ``node_rbound[i]``.
+    """
+    terms: list[str] = []
+    edge_char, edge_child = array("I"), array("i")
+    node_first, node_count, node_term = array("i"), array("i"), array("i")
+    node_rbound = bytearray()
+    assert edge_char.itemsize == 4 and edge_child.itemsize == 4
+    queue = [(root, "")]
+    for node, path in queue:  # grows while it is walked: breadth-first
+        chars = sorted(k for k in node if k != _END)
+        node_first.append(len(edge_char))
+        node_count.append(len(chars))
+        if _END in node:
+            node_term.append(len(terms))
+            terms.append(path)
+            node_rbound.append(1 if node[_END] else 0)
+        else:
+            node_term.append(-1)
+            node_rbound.append(0)
+        for ch in chars:
+            edge_char.append(ord(ch))
+            edge_child.append(len(queue))
+            queue.append((node[ch], path + ch))
+    return tuple(terms), edge_char, edge_child, node_first, node_count, node_term, bytes(node_rbound)
 
 
 def _follow_table(root: dict) -> dict[str, dict[str, tuple[int, ...]]]:
@@ -518,9 +571,10 @@ class RegexGate:
     matcher: the triggers are its markers (:class:`TermMatcher`), and each
     string it reports maps to the conditions its characters satisfy
     (:meth:`index`).  Without those strings, one ``findall`` finds them.
-    Regexes with no distinctive character (English word patterns) are
-    tested for their literals with plain substring tests instead, once the
-    text has an ASCII letter at all.
+    Regexes with no distinctive character (English word patterns) pass the
+    bit test whenever the text has an ASCII letter at all.  Every regex that
+    passes is then checked for its literals with plain substring tests
+    (:func:`has_literals`) before it is reported.
     """
 
     __slots__ = ("_size", "_free", "_letters", "_by_char", "_by_string", "_chars", "_verify")
@@ -555,7 +609,11 @@ class RegexGate:
                     self._letters |= bit
                 else:
                     self._free |= bit
-            if not conditions and groups:
+            if groups:
+                # Trigger characters only hint that a literal may be there
+                # ("卡" for "办卡"); most candidates they let through lack a
+                # whole literal, and a substring test per literal is several
+                # times cheaper than the regex search it spares.
                 self._verify[index] = literal_groups(regex)
         chars = sorted(self._by_char)
         self._chars = re.compile(_class(chars)) if chars else None
@@ -606,6 +664,69 @@ class RegexGate:
             if groups is not None and not has_literals(text, groups):
                 continue
             found.append(index)
+        return found
+
+
+class LiteralGate:
+    """:class:`RegexGate`'s job done exactly, with the compiled scanner.
+
+    Every literal of every group of :func:`required_literals` goes into a
+    trie, and one native pass (``Scanner.masked``) ORs the condition bits of
+    the literals the text contains, as plain substrings.  Bit ``slot * n + i`` stands for
+    "group ``slot`` of regex ``i`` has a literal in the text" (or the regex
+    has fewer groups); a regex is a candidate when all its bits are set.
+    Unlike the trigger characters of :class:`RegexGate`, the test is the
+    literals themselves and covers all groups, so nearly every candidate
+    matches.  Needs no markers from the term matcher (:attr:`triggers` is
+    empty); ``strings`` is accepted and ignored.
+    """
+
+    __slots__ = ("_size", "_slots", "_free", "_scanner")
+
+    def __init__(self, regexes: Sequence[re.Pattern[str]]):
+        if _native is None:
+            raise RuntimeError("LiteralGate needs the compiled scanner (_scan)")
+        groups = [required_literals(regex) for regex in regexes]
+        n = self._size = len(regexes)
+        self._slots = max((len(g) for g in groups), default=0) or 1
+        self._free = 0
+        literal_bits: dict[str, int] = {}
+        for index, regex_groups in enumerate(groups):
+            for slot in range(self._slots):
+                bit = 1 << (slot * n + index)
+                if slot < len(regex_groups):
+                    for literal in regex_groups[slot]:
+                        literal_bits[literal] = literal_bits.get(literal, 0) | bit
+                else:
+                    self._free |= bit
+        flat = _flatten_trie(_build_trie((literal, True) for literal in sorted(literal_bits)))
+        # One mask per literal, in the scanner's own (breadth-first) order of
+        # its terms; the scanner ORs those of the literals it finds.
+        width = max(1, -(-(self._slots * n) // 64)) * 8
+        masks = b"".join(literal_bits[literal].to_bytes(width, "little") for literal in flat[0])
+        self._scanner = _native.Scanner(*flat, masks)
+
+    @property
+    def triggers(self) -> frozenset[str]:
+        return frozenset()
+
+    def index(self, strings: Iterable[str]) -> None:
+        """Nothing to learn: the gate scans for its literals itself."""
+
+    def candidates(self, text: str, strings: Iterable[str] | None = None) -> list[int]:
+        """Indices (ascending) of the regexes whose every literal group has a
+        literal in ``text``."""
+        held = self._scanner.masked(text) | self._free
+        n = self._size
+        mask = held
+        for slot in range(1, self._slots):
+            mask &= held >> (slot * n)
+        mask &= (1 << n) - 1
+        found = []
+        while mask:
+            low = mask & -mask
+            found.append(low.bit_length() - 1)
+            mask ^= low
         return found
 
 
