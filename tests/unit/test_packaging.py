@@ -27,3 +27,27 @@ def test_ci_runs_the_readme_test_command():
     ci = (REPO / ".ci" / "run").read_text()
     assert "make test" in readme and "make run" in readme
     assert "make test" in ci
+
+
+def test_a_built_wheel_carries_the_policy_files_the_model_and_the_native_scanner(tmp_path):
+    """A non-editable install (the Docker image, a deployment) gets everything
+    the classifier loads at run time.  Built from a clean copy of the source,
+    so an extension compiled in place for development cannot stand in."""
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    source = tmp_path / "src"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "node_modules", "__pycache__", "*.so", "build", "*.egg-info", ".pytest_cache"))
+    out = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(source)],
+                   check=True, capture_output=True, timeout=600)
+    (wheel,) = out.glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    package = "complaint_stream/domain/"
+    for needed in ("priority_rules.json", "classification/rules.json", "classification/default_model.npz"):
+        assert package + needed in names
+    if shutil.which("cc") or shutil.which("gcc"):
+        assert any(n.startswith(package + "classification/_scan.") and n.endswith(".so") for n in names), names

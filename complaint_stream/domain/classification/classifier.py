@@ -372,7 +372,7 @@ class Classifier:
         """Classify one complaint received on ``channel``."""
         part = self._rules_part(text, channel)
         model_probs = None
-        if self.model_weight > 0 and self._undecided(part[1], part[2]):
+        if self.model_weight > 0 and self._undecided(part):
             model_probs = self.model.predict_proba(text)
         return self._decide(*part, model_probs)
 
@@ -388,7 +388,7 @@ class Classifier:
         parts = [self._rules_part(text, channel) for text, channel in items]
         if self.model_weight <= 0 or not items:
             return [self._decide(*part, None) for part in parts]
-        asked = [i for i, part in enumerate(parts) if self._undecided(part[1], part[2])]
+        asked = [i for i, part in enumerate(parts) if self._undecided(part)]
         model_probs: list[dict[str, float] | None] = [None] * len(items)
         if asked:
             texts = [items[i][0] for i in asked]
@@ -398,12 +398,12 @@ class Classifier:
                 model_probs[i] = probs
         return [self._decide(*part, probs) for part, probs in zip(parts, model_probs)]
 
-    def _undecided(self, probs: list[float], explanation: list[str]) -> bool:
-        """Whether the rules' top two probabilities are closer than
-        ``model_margin`` (then the model is asked); otherwise says so in
-        the explanation."""
-        top, second = sorted(probs)[-2:][::-1] if len(probs) > 1 else (probs[0], 0.0)
-        margin = top - second
+    def _undecided(self, part: tuple) -> bool:
+        """Whether the rules' top two probabilities (see :meth:`_rules_part`)
+        are closer than ``model_margin`` (then the model is asked);
+        otherwise says so in the explanation."""
+        _, probs, order, explanation, _, _ = part
+        margin = probs[order[0]] - (probs[order[1]] if len(order) > 1 else 0.0)
         if margin < self.model_margin:
             return True
         explanation.append(f"model: not asked, the rules decide (margin {margin:.2f})")
@@ -420,7 +420,8 @@ class Classifier:
         return reasons
 
     def _rules_part(self, text: str, channel: str):
-        """(categories, rule probabilities, explanation so far, risk flags, risk reasons)."""
+        """(categories, rule probabilities, their order (most probable first),
+        explanation so far, risk flags, risk reasons)."""
         rules = self.rules
         raw, why, risk = _score(normalise(text), rules)
         channel_reasons = self._channel_reasons(channel)
@@ -433,30 +434,26 @@ class Classifier:
         probs = _softmax(list(raw.values()), rules.temperature)
         if not matched:
             why.append(f"no rule matched: falls to {rules.fallback}")
-        return rules.categories, probs, why, flags, risk_why
+        # Stable sort: ties keep taxonomy order.
+        order = sorted(range(len(probs)), key=probs.__getitem__, reverse=True)
+        return rules.categories, probs, order, why, flags, risk_why
 
-    def _decide(self, categories: tuple[str, ...], probs: list[float], explanation: list[str],
-                flags: tuple[str, ...], risk_why: tuple[str, ...],
+    def _decide(self, categories: tuple[str, ...], probs: list[float], order: list[int],
+                explanation: list[str], flags: tuple[str, ...], risk_why: tuple[str, ...],
                 model_probs: dict[str, float] | None) -> Classification:
         """Blend in the model's probabilities, if any, and rank the categories."""
         if model_probs is not None:
             w = self.model_weight
             probs = [(1 - w) * p + w * model_probs.get(c, 0.0) for c, p in zip(categories, probs)]
+            order = sorted(range(len(probs)), key=probs.__getitem__, reverse=True)
             best_model = max(model_probs.items(), key=_by_probability, default=None)
             if best_model is not None:
                 explanation.append(f"model: {best_model[0]} p={best_model[1]:.2f}")
-        # Stable sort: ties keep taxonomy order.
-        order = sorted(range(len(probs)), key=probs.__getitem__, reverse=True)
         rounded = _round4(probs)
         best = order[0]
         explanation.extend(risk_why)
-        return Classification(
-            categories[best],
-            rounded[probs[best]],
-            flags,
-            tuple(explanation),
-            tuple([(categories[i], rounded[probs[i]]) for i in order]),
-        )
+        return Classification(categories[best], rounded[probs[best]], flags, tuple(explanation),
+                              tuple([(categories[i], rounded[probs[i]]) for i in order]))
 
 
 __all__ = ["Classification", "Classifier", "RISK_FLAGS", "detect_risk", "rule_scores"]

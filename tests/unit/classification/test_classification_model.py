@@ -70,3 +70,65 @@ def test_an_unfitted_model_refuses_to_predict_or_save(tmp_path):
 def test_model_weight_must_be_a_fraction():
     with pytest.raises(ValueError):
         Classifier(load_rules(), model_weight=1.5)
+
+
+class _CountingModel:
+    """A model that always says ``billing`` and counts how often it is asked."""
+
+    def __init__(self):
+        self.asked: list[str] = []
+
+    def predict_proba(self, text):
+        self.asked.append(text)
+        return {"billing": 0.9, "other": 0.1}
+
+    def predict_proba_many(self, texts):
+        return [self.predict_proba(t) for t in texts]
+
+
+CLEAR = "携号转网一直办不了，营业厅说要先销户"  # decisive rule evidence
+UNCLEAR = "zorblax flimmer since yesterday"  # no rule matches
+
+
+def test_the_model_is_asked_only_when_the_rules_are_not_decisive():
+    model = _CountingModel()
+    classifier = Classifier(load_rules(), model=model)
+    clear = classifier.classify(CLEAR, "app")
+    assert model.asked == []
+    assert clear.category == "number_portability"
+    assert any(line.startswith("model: not asked, the rules decide (margin ") for line in clear.explanation)
+    unclear = classifier.classify(UNCLEAR, "app")
+    assert model.asked == [UNCLEAR]
+    assert any(line.startswith("model: billing p=0.90") for line in unclear.explanation)
+    assert unclear.category == "billing"
+
+
+def test_a_margin_above_one_always_asks_the_model_and_zero_never_does():
+    always, never = _CountingModel(), _CountingModel()
+    Classifier(load_rules(), model=always, model_margin=1.01).classify(CLEAR, "app")
+    Classifier(load_rules(), model=never, model_margin=0.0).classify(UNCLEAR, "app")
+    assert always.asked == [CLEAR]
+    assert never.asked == []
+    with pytest.raises(ValueError):
+        Classifier(load_rules(), model=always, model_margin=-0.1)
+
+
+def test_classify_many_asks_the_model_for_the_undecided_texts_only_in_one_batch():
+    model = _CountingModel()
+    classifier = Classifier(load_rules(), model=model)
+    items = [(CLEAR, "app"), (UNCLEAR, "app"), (CLEAR, "web"), ("quazzle wint", "sms")]
+    many = classifier.classify_many(items)
+    assert model.asked == [UNCLEAR, "quazzle wint"]
+    model.asked.clear()
+    assert many == [classifier.classify(t, c) for t, c in items]
+
+
+def test_the_configured_margin_reaches_the_deployed_classifier():
+    from complaint_stream.bootstrap import build_classifier
+    from complaint_stream.settings import load_settings
+
+    deployed, version = build_classifier(load_settings(environ={"COMPLAINTS_CLASSIFIER_MODEL_MARGIN": "0.25"}))
+    assert deployed.model is not None and deployed.model_margin == 0.25
+    assert version.endswith("-m0.25")
+    rules_only, version = build_classifier(load_settings(environ={"COMPLAINTS_CLASSIFIER_MODEL": "none"}))
+    assert rules_only.model is None and version.startswith("rules-")
