@@ -15,8 +15,7 @@ one minute to the next), so every round is preceded by a calibration loop
 (``sum(range(1000))``, ~8-10 us on a current desktop core) and the best
 round is printed with the calibration measured just before it.  For a
 figure independent of the machine's load, count instructions instead:
-``valgrind --tool=callgrind`` on a run with and without the classifying
-loop (see the closing note of issue 3 in the README's history).
+``python bench/bench_classify_instructions.py`` (callgrind).
 """
 
 from __future__ import annotations
