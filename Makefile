@@ -11,13 +11,14 @@ PYTEST_ARGS ?=
 run: $(STAMP)
 	$(BIN)/complaints run
 
-test: $(STAMP) test-deps
+# test-deps first: it brings the C compiler the package's native scanner is built with.
+test: test-deps $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit tests/agent $(PYTEST_ARGS)
 
-test-integration: $(STAMP) test-deps
+test-integration: test-deps $(STAMP)
 	$(BIN)/python -m pytest tests/integration tests/contract $(PYTEST_ARGS)
 
 deps: $(STAMP)
