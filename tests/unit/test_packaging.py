@@ -49,5 +49,5 @@ def test_a_built_wheel_carries_the_policy_files_the_model_and_the_native_scanner
     package = "complaint_stream/domain/"
     for needed in ("priority_rules.json", "classification/rules.json", "classification/default_model.npz"):
         assert package + needed in names
-    if shutil.which("cc") or shutil.which("gcc"):
-        assert any(n.startswith(package + "classification/_scan.") and n.endswith(".so") for n in names), names
+    # `make test` installs a C compiler first, so the wheel must carry the scanner.
+    assert any(n.startswith(package + "classification/_scan.") and n.endswith(".so") for n in names), names

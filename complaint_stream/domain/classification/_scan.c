@@ -199,25 +199,42 @@ fail:
     return -1;
 }
 
+/* The code points of ``text`` for a scan: 0, or -1 with an exception set. */
+typedef struct {
+    Py_ssize_t n;
+    int kind;
+    const void *data;
+} TextView;
+
+static int text_view(const Scanner *self, PyObject *text, TextView *view) {
+    if (self->terms == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Scanner is not initialised");
+        return -1;
+    }
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "a Scanner scans str only");
+        return -1;
+    }
+    if (PyUnicode_READY(text) < 0)
+        return -1;
+    view->n = PyUnicode_GET_LENGTH(text);
+    view->kind = PyUnicode_KIND(text);
+    view->data = PyUnicode_DATA(text);
+    return 0;
+}
+
 /* scan(text) -> (terms, starts, ends): see the file comment. */
 static PyObject *Scanner_scan(Scanner *self, PyObject *text) {
     PyObject *terms = NULL, *starts = NULL, *ends = NULL, *result;
     Py_ssize_t n, p, reach = 0;
     int kind;
     const void *data;
-    if (self->terms == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "Scanner is not initialised");
+    TextView view;
+    if (text_view(self, text, &view) < 0)
         return NULL;
-    }
-    if (!PyUnicode_Check(text)) {
-        PyErr_SetString(PyExc_TypeError, "scan() needs a str");
-        return NULL;
-    }
-    if (PyUnicode_READY(text) < 0)
-        return NULL;
-    n = PyUnicode_GET_LENGTH(text);
-    kind = PyUnicode_KIND(text);
-    data = PyUnicode_DATA(text);
+    n = view.n;
+    kind = view.kind;
+    data = view.data;
     terms = PyList_New(0);
     starts = PyList_New(0);
     ends = PyList_New(0);
@@ -274,67 +291,9 @@ fail:
     return NULL;
 }
 
-/* present(text) -> [term index, ...]: every term that occurs anywhere in the
-   text as a plain substring (no word boundaries, overlaps allowed), each
-   once, in order of first occurrence. */
-static PyObject *Scanner_present(Scanner *self, PyObject *text) {
-    PyObject *found;
-    Py_ssize_t n, p, n_terms;
-    int kind;
-    const void *data;
-    unsigned char *seen;
-    if (self->terms == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "Scanner is not initialised");
-        return NULL;
-    }
-    if (!PyUnicode_Check(text)) {
-        PyErr_SetString(PyExc_TypeError, "present() needs a str");
-        return NULL;
-    }
-    if (PyUnicode_READY(text) < 0)
-        return NULL;
-    n = PyUnicode_GET_LENGTH(text);
-    kind = PyUnicode_KIND(text);
-    data = PyUnicode_DATA(text);
-    n_terms = PyTuple_GET_SIZE(self->terms);
-    seen = PyMem_Calloc(n_terms ? (size_t)n_terms : 1, 1);
-    if (seen == NULL)
-        return PyErr_NoMemory();
-    found = PyList_New(0);
-    if (found == NULL)
-        goto fail;
-    for (p = 0; p < n; p++) {
-        int32_t node = 0;
-        Py_ssize_t i;
-        if (!may_start(self, PyUnicode_READ(kind, data, p)))
-            continue;
-        for (i = p; i < n; i++) {
-            int32_t term;
-            node = child_of(self, node, PyUnicode_READ(kind, data, i));
-            if (node < 0)
-                break;
-            term = self->node_term[node];
-            if (term >= 0 && !seen[term]) {
-                PyObject *index = PyLong_FromLong(term);
-                seen[term] = 1;
-                if (index == NULL || PyList_Append(found, index) < 0) {
-                    Py_XDECREF(index);
-                    goto fail;
-                }
-                Py_DECREF(index);
-            }
-        }
-    }
-    PyMem_Free(seen);
-    return found;
-fail:
-    PyMem_Free(seen);
-    Py_XDECREF(found);
-    return NULL;
-}
-
 /* masked(text) -> int: the bitwise OR of the masks of every term occurring
-   anywhere in the text (as for present()); 0 when none does.  Bit k of the
+   anywhere in the text as a plain substring (no word boundaries, overlaps
+   allowed); 0 when none does.  Bit k of the
    result is bit k % 64 of word k / 64 of the masks given to the constructor. */
 static PyObject *Scanner_masked(Scanner *self, PyObject *text) {
     Py_ssize_t n, p, w, words = self->mask_words;
@@ -342,23 +301,20 @@ static PyObject *Scanner_masked(Scanner *self, PyObject *text) {
     const void *data;
     uint64_t small[16], *acc;
     PyObject *result;
-    if (self->terms == NULL || self->masks == NULL) {
+    TextView view;
+    if (text_view(self, text, &view) < 0)
+        return NULL;
+    if (self->masks == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Scanner has no masks");
         return NULL;
     }
-    if (!PyUnicode_Check(text)) {
-        PyErr_SetString(PyExc_TypeError, "masked() needs a str");
-        return NULL;
-    }
-    if (PyUnicode_READY(text) < 0)
-        return NULL;
     acc = words <= 16 ? small : PyMem_Malloc((size_t)words * sizeof(uint64_t));
     if (acc == NULL)
         return PyErr_NoMemory();
     memset(acc, 0, (size_t)words * sizeof(uint64_t));
-    n = PyUnicode_GET_LENGTH(text);
-    kind = PyUnicode_KIND(text);
-    data = PyUnicode_DATA(text);
+    n = view.n;
+    kind = view.kind;
+    data = view.data;
     for (p = 0; p < n; p++) {
         int32_t node = 0;
         Py_ssize_t i;
@@ -395,8 +351,6 @@ static PyObject *Scanner_masked(Scanner *self, PyObject *text) {
 static PyMethodDef Scanner_methods[] = {
     {"masked", (PyCFunction)Scanner_masked, METH_O,
      "masked(text) -> int: OR of the masks of the terms occurring anywhere in text."},
-    {"present", (PyCFunction)Scanner_present, METH_O,
-     "present(text) -> [index, ...]: the terms occurring anywhere in text as plain substrings, each once."},
     {"scan", (PyCFunction)Scanner_scan, METH_O,
      "scan(text) -> (terms, starts, ends): the longest term at each position, minus those inside an "
      "earlier, longer match (text.find_terms semantics)."},
@@ -416,7 +370,10 @@ static PyTypeObject ScannerType = {
 };
 
 static struct PyModuleDef scan_module = {
-    PyModuleDef_HEAD_INIT, "_scan", "Native term scanner for the complaint classifier.", -1, NULL,
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_scan",
+    .m_doc = "Native term scanner for the complaint classifier.",
+    .m_size = -1,
 };
 
 PyMODINIT_FUNC PyInit__scan(void) {

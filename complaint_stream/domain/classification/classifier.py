@@ -69,7 +69,7 @@ def _search_patterns(norm: str, rules: RuleSet, strings: list[str] | None = None
     count = len(patterns)
     for index in rules.pattern_gate.candidates(norm, strings):
         if index < count:
-            regex, source, entry, _ = patterns[index]
+            regex, source, entry = patterns[index]
             m = regex.search(norm)
             if m is not None:
                 matched.append((f"/{source}/", m.start(), m.end(), entry, m.group(0)))
@@ -274,14 +274,6 @@ def _weigh_in_context(norm: str, rules: RuleSet, found, matched, scores: dict[st
     return risk, cues
 
 
-def rule_scores(text: str, channel: str, rules: RuleSet
-                ) -> tuple[dict[str, float], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    """Raw rule scores per category, plus (explanations, risk flags, risk reasons)."""
-    scores, why, risk = _score(normalise(text), rules)
-    flags, risk_why = _risk_result(risk, _channel_reasons(channel, rules))
-    return scores, tuple(why), flags, risk_why
-
-
 def _apply_boundaries(scores: dict[str, float], cues: dict[str, float], why: list[str],
                       rules: RuleSet) -> None:
     """Apply the boundary rules in order (compiled into one function when the
@@ -456,4 +448,4 @@ class Classifier:
                               tuple([(categories[i], rounded[probs[i]]) for i in order]))
 
 
-__all__ = ["Classification", "Classifier", "RISK_FLAGS", "detect_risk", "rule_scores"]
+__all__ = ["Classification", "Classifier", "RISK_FLAGS", "detect_risk"]

@@ -11,6 +11,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -32,7 +33,6 @@ class RulesError(ValueError):
 
 
 Scores = dict[str, float]
-Condition = Callable[[Scores, Scores], bool]
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,14 @@ class BoundaryRule:
 
     name: str
     kind: str
-    when: Condition
+    # Conditions as one Python expression over ``s`` (scores) and ``c``
+    # (cues), checked and built by ``_ConditionParser.source``; the rules
+    # run compiled together (``RuleSet.boundary_program``).
+    when: str
     sources: tuple[str, ...]
     target: str
     fraction: float
-    routes: tuple[tuple[Condition, str, float], ...]
+    routes: tuple[tuple[str, str, float], ...]  # (condition, to, fraction)
     explain: str
 
 
@@ -98,10 +101,9 @@ class RuleSet:
 
     categories: tuple[str, ...]
     fallback: str
-    # Overlapping form of the term matcher (see ``text.find_terms``); kept
-    # for callers, classification uses ``terms``, which finds the same
-    # terms (and reports ``pattern_gate``'s trigger characters as markers).
-    matcher: re.Pattern[str]
+    # The normalised terms and whether each is a prefix (stem) term.
+    term_specs: tuple[tuple[str, bool], ...]
+    # Classification uses ``terms``; ``matcher`` (below) is the reference.
     terms: TermMatcher
     # normalised term -> ((target, weight), ...); target is a category,
     # "cue:<name>", "risk:<flag>", "neg:before"/"neg:after" (weight = window
@@ -109,9 +111,8 @@ class RuleSet:
     lookup: Mapping[str, tuple[tuple[str, float], ...]]
     # The same, pre-split for the hot path: term -> TermEntry.
     entries: Mapping[str, "TermEntry"]
-    # (compiled regex, its source, what a match means, possible first
-    # characters or None if unknown); each counts once.
-    patterns: tuple[tuple[re.Pattern[str], str, "TermEntry", frozenset[str] | None], ...]
+    # (compiled regex, its source, what a match means); each counts once.
+    patterns: tuple[tuple[re.Pattern[str], str, "TermEntry"], ...]
     # Which of ``patterns`` and then ``context`` can match a text at all
     # (from literals every match contains; most searches are skipped).
     pattern_gate: "RegexGate | LiteralGate"
@@ -131,6 +132,13 @@ class RuleSet:
     negation_terms: frozenset[str] = frozenset()
     # Every category at 0.0: copied for each text (cheaper than building it).
     zero_scores: Mapping[str, float] = field(default_factory=dict)
+
+    @cached_property
+    def matcher(self) -> re.Pattern[str]:
+        """The overlapping regex form of the term matcher (``text.find_terms``):
+        the reference the fast matchers are tested against, compiled on
+        first use."""
+        return compile_terms(self.term_specs)
 
 
 def load_rules(path: str | os.PathLike | None = None, native: bool = True) -> RuleSet:
@@ -203,8 +211,6 @@ def compile_rules(data: Mapping[str, Any], source: str = "<dict>", native: bool 
     for term, window in neg.get("after", {}).items():
         add(term, NEG_AFTER, float(window))
 
-    matcher = compile_terms(prefixes.items())
-
     # Each pattern is compiled on its own: separate searches let the regex
     # engine use each pattern's literal prefix, which a joint alternation cannot.
     patterns = []
@@ -214,19 +220,17 @@ def compile_rules(data: Mapping[str, Any], source: str = "<dict>", native: bool 
         regex = re.compile(entry["pattern"])
         source_text = entry["pattern"]
         patterns.append((regex, source_text,
-                         _entry({target: float(entry.get("weight", 1.0))}, f"/{source_text}/"),
-                         _first_chars(regex)))
+                         _entry({target: float(entry.get("weight", 1.0))}, f"/{source_text}/")))
 
     ctx = data.get("context", {})
     context = tuple(re.compile(p) for p in ctx.get("patterns", []))
 
     conds = _ConditionParser(categories, cues, fallback)
     boundaries = []
-    sources_of_conditions = []  # (when, (route conditions, ...)) per rule, as source
     for entry in data.get("boundaries", []):
         kind = entry["kind"]
         routes = tuple(
-            (conds.compile(r.get("when", [])), r["to"],
+            (conds.source(r.get("when", [])), r["to"],
              float(r.get("fraction", entry.get("fraction", 1.0))))
             for r in entry.get("routes", [])
         )
@@ -244,13 +248,11 @@ def compile_rules(data: Mapping[str, Any], source: str = "<dict>", native: bool 
         sources = tuple(entry.get("sources", []))
         for s in sources:
             _check_target(s, categories, set())
-        sources_of_conditions.append((conds.source(entry.get("when", [])),
-                                      tuple(conds.source(r.get("when", [])) for r in entry.get("routes", []))))
         boundaries.append(
             BoundaryRule(
                 name=entry["name"],
                 kind=kind,
-                when=conds.compile(entry.get("when", [])),
+                when=conds.source(entry.get("when", [])),
                 sources=sources,
                 target=target,
                 fraction=float(entry.get("fraction", 1.0)),
@@ -274,7 +276,7 @@ def compile_rules(data: Mapping[str, Any], source: str = "<dict>", native: bool 
     return RuleSet(
         categories=categories,
         fallback=fallback,
-        matcher=matcher,
+        term_specs=tuple(prefixes.items()),
         terms=terms,
         lookup={k: tuple(v.items()) for k, v in lookup.items()},
         entries=entries,
@@ -284,7 +286,7 @@ def compile_rules(data: Mapping[str, Any], source: str = "<dict>", native: bool 
         context_factor=float(ctx.get("factor", 0.5)),
         clause_breaks=frozenset(neg.get("clause_breaks", ",.;!?，。；！？")),
         boundaries=tuple(boundaries),
-        boundary_program=_boundary_program(boundaries, sources_of_conditions),
+        boundary_program=_boundary_program(boundaries),
         risk_channels=risk_channels,
         fallback_score=float(scoring.get("fallback_score", 1.0)),
         temperature=float(scoring.get("temperature", 1.5)),
@@ -293,47 +295,6 @@ def compile_rules(data: Mapping[str, Any], source: str = "<dict>", native: bool 
         negation_terms=frozenset(k for k, e in entries.items() if e.negates_before or e.negates_after),
         zero_scores=dict.fromkeys(categories, 0.0),
     )
-
-
-def _first_chars(regex: re.Pattern[str]) -> frozenset[str] | None:
-    """Characters a match must start with, when the pattern makes that plain."""
-    try:
-        from re import _parser as parser  # type: ignore[attr-defined]  # 3.11+
-        from re._constants import BRANCH, IN, LITERAL, SUBPATTERN, NEGATE  # type: ignore
-    except ImportError:  # pragma: no cover - other interpreters
-        return None
-
-    def first(items) -> set[str] | None:
-        if not items:
-            return None
-        op, av = items[0]
-        if op is LITERAL:
-            return {chr(av)}
-        if op is SUBPATTERN:
-            return first(list(av[3]))
-        if op is BRANCH:
-            out: set[str] = set()
-            for alt in av[1]:
-                chars = first(list(alt))
-                if chars is None:
-                    return None
-                out |= chars
-            return out
-        if op is IN:
-            out = set()
-            for kind, value in av:
-                if kind is LITERAL:
-                    out.add(chr(value))
-                else:  # ranges, categories, negation: give up
-                    return None
-            return out
-        return None
-
-    try:
-        chars = first(list(parser.parse(regex.pattern, regex.flags)))
-    except Exception:  # pragma: no cover - parser internals changed
-        return None
-    return frozenset(chars) if chars else None
 
 
 def _check_target(target: str, categories: tuple[str, ...], cues: set[str]) -> None:
@@ -352,9 +313,10 @@ _COND = re.compile(r"^\s*(\S+)\s*(>=|<=|==|>|<)\s*(\S+)\s*$")
 
 class _ConditionParser:
     """Turns ``"cat:billing > 0"``, ``"cue:home > cue:mobile"`` or
-    ``"max_except:service_quality >= 3"`` into predicates over (scores, cues).
+    ``"max_except:service_quality >= 3"`` into Python expressions over ``s``
+    (scores) and ``c`` (cues), for ``_boundary_program``.
 
-    All conditions of one rule become a single generated lambda: names are
+    All conditions of one rule become a single expression: names are
     checked against the rule set and spliced in only as string literals.
     """
 
@@ -396,25 +358,14 @@ class _ConditionParser:
             return "True"
         return " and ".join(self.expression(c) for c in conditions)
 
-    def compile(self, conditions: list[str]) -> Condition:
-        if not conditions:
-            return _always
-        return eval(f"lambda s, c: {self.source(conditions)}", {"__builtins__": {}, "max": max})  # noqa: S307
-
-
-def _always(scores: Scores, cues: Scores) -> bool:
-    return True
-
-
-def _boundary_program(rules: list[BoundaryRule], conditions: list[tuple[str, tuple[str, ...]]]
-                      ) -> Callable[[Scores, Scores, list], None]:
+def _boundary_program(rules: list[BoundaryRule]) -> Callable[[Scores, Scores, list], None]:
     """Compile the boundary rules, in order, into one Python function.
 
-    ``apply(scores, cues, why)`` does what looping over the rules and calling
-    their condition lambdas does, without the per-rule dispatch, attribute
-    look-ups and calls, which cost more than the rules themselves (most do
-    nothing for a given text).  ``conditions`` holds each rule's
-    ``_ConditionParser.source`` for its ``when`` and its routes.  Names and
+    ``apply(scores, cues, why)`` does what looping over the rules and testing
+    their conditions one by one would do, without the per-rule dispatch,
+    attribute look-ups and calls, which cost more than the rules themselves
+    (most do nothing for a given text).  Each rule's ``when`` and route
+    conditions are ``_ConditionParser.source`` expressions.  Names and
     texts from the rules file reach the code only as ``repr`` literals of
     checked category/cue names or as values in the function's namespace.
     Conditions are side-effect-free, so testing a route's cue weight before
@@ -422,13 +373,14 @@ def _boundary_program(rules: list[BoundaryRule], conditions: list[tuple[str, tup
     """
     ns: dict[str, Any] = {"__builtins__": {}, "max": max}
     lines = ["def apply(s, c, why):"]
-    for i, (rule, (when, route_conditions)) in enumerate(zip(rules, conditions)):
+    for i, rule in enumerate(rules):
+        when = rule.when
         ns[f"E{i}"], ns[f"T{i}"], ns[f"F{i}"] = rule.explain, rule.target, rule.fraction
         lines.append(f"    # {rule.kind} {rule.name!r}")
         if rule.kind == "route":  # a cue's weight to the first route whose conditions hold
             lines.append(f"    w = c.get({rule.target!r}, 0.0)")
             lines.append(f"    if not w <= 0.0 and {when}:")
-            for j, ((_, to, fraction), condition) in enumerate(zip(rule.routes, route_conditions)):
+            for j, (condition, to, fraction) in enumerate(rule.routes):
                 lines.append(f"        {'elif' if j else 'if'} {condition}:")
                 if fraction:
                     ns[f"T{i}_{j}"], ns[f"F{i}_{j}"] = to, fraction

@@ -223,6 +223,10 @@ def find_terms(pattern: re.Pattern[str], text: str) -> list[tuple[str, int, int]
 class TermMatcher:
     """Finds the same terms as :func:`find_terms`, several times faster.
 
+    With the compiled scanner (``_scan.c``, when it was built and ``native``
+    is true) one trie walk per position in C does it.  Otherwise, the
+    portable fallback described here:
+
     The overlapping (lookahead) form runs the whole trie at every position
     and returns a match object for every term start, even for the many
     starts inside a longer term that are then dropped.  Here the trie
@@ -255,16 +259,28 @@ class TermMatcher:
         terms = [t for t in terms if t[0]]
         known = {term for term, _ in terms}
         self.markers = frozenset(ch for ch in markers if len(ch) == 1 and ch not in known)
-        # The follow table is built without the markers: a one-character
-        # string never reaches past the term it starts in.
-        root = _build_trie(terms)
-        self._follow = _follow_table(root)
-        # (term, next character) pairs after which a longer term may start
-        # inside the term: the only cases needing a closer look.
-        self._follow_pairs = frozenset((term, ch) for term, after in self._follow.items() for ch in after)
         root = _build_trie(terms + [(ch, True) for ch in sorted(self.markers)])
         #: Every string :meth:`find_spans` can report.
         self.strings = frozenset(known | self.markers)
+        # The compiled scanner walks the trie at every position in C: the
+        # reference semantics directly, several times faster than the regex
+        # scan, which is built only as the portable fallback.
+        self._scanner = (_native.Scanner(*_flatten_trie(root))
+                         if native and _native is not None and root else None)
+        if self._scanner is None:
+            self._compile_fallback(terms, root)
+        else:
+            self.pattern = self._others = self._words = None
+            self._follow, self._follow_pairs = {}, frozenset()
+
+    def _compile_fallback(self, terms: list[tuple[str, bool]], root: dict) -> None:
+        """The regex scan and the overlap table of the pure-Python path."""
+        # The follow table is built without the markers: a one-character
+        # string never reaches past the term it starts in.
+        self._follow = _follow_table(_build_trie(terms))
+        # (term, next character) pairs after which a longer term may start
+        # inside the term: the only cases needing a closer look.
+        self._follow_pairs = frozenset((term, ch) for term, after in self._follow.items() for ch in after)
         words, others, ascii_others = _branches(root, self.FAN, self.LEAF) if root else ("", "", "")
         never = r"(?!x)x"
 
@@ -275,18 +291,13 @@ class TermMatcher:
 
         # The two halves start with disjoint characters, so their order does
         # not change any match; mixed texts are mostly CJK, hence CJK first.
-        self.pattern: re.Pattern[str] = compiled(others, words)
+        self.pattern: re.Pattern[str] | None = compiled(others, words)
         # Most texts are all Chinese or all English: a text with no ASCII
         # letter/digit cannot match a term starting with one, and an ASCII
         # text cannot match a term starting with a non-ASCII character, so
         # each is scanned with the part of the pattern that can match.
         self._others = compiled(others)
         self._words = compiled(words, ascii_others)
-        # The compiled scanner walks the same trie at every position in C:
-        # the reference semantics directly, several times faster than the
-        # regex scan below, which stays as the portable fallback.
-        self._scanner = (_native.Scanner(*_flatten_trie(root))
-                         if native and _native is not None and root else None)
 
     @property
     def native(self) -> bool:
