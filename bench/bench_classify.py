@@ -100,8 +100,7 @@ def main() -> int:
         from complaint_stream.settings import load_settings
 
         deployed, version = build_classifier(load_settings(environ={}))
-        asked = sum(not any(line.startswith("model: not asked") for line in deployed.classify(r["text"], r["channel"]).explanation)
-                    for r in rows)
+        asked = sum(deployed.asks_model(r["text"], r["channel"]) for r in rows)
         print(f"deployed classifier {version}: the model is asked for {asked} of {len(rows)} texts "
               f"(margin < {deployed.model_margin:g})")
         calls = max(len(rows), args.calls // 2)

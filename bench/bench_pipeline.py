@@ -16,10 +16,10 @@ import time
 from datetime import datetime, timezone
 
 from common import bench_settings, pct
-from kafka import KafkaConsumer, TopicPartition
 
 from complaint_stream.channel_api import ChannelPublisher
 from complaint_stream.kafka.admin import create_topics
+from complaint_stream.kafka.records import read_topic
 from tests.support.factories import submission
 from tests.support.workers import running_workers, scrape
 import topics
@@ -53,16 +53,10 @@ def main() -> int:
                 print(f"{name}: {n:.0f} records, {busy:.1f}s inside the handler"
                       f" ({1000 * busy / max(n, 1):.2f} ms per record)")
 
-        consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap, enable_auto_commit=False,
-                                 consumer_timeout_ms=5000)
-        def stamps(topic):
-            tps = [TopicPartition(topic.name, p) for p in consumer.partitions_for_topic(topic.name)]
-            consumer.assign(tps)
-            consumer.seek_to_beginning(*tps)
-            return {m.key: m.timestamp for m in consumer}
-        received = stamps(topics.RECEIVED)  # complaint id -> received written (ms)
+        def stamps(topic):  # complaint id -> when the record was written (ms)
+            return {r.key: r.timestamp_ms for r in read_topic(settings, topic, idle_timeout=5.0)}
+        received = stamps(topics.RECEIVED)
         classified = stamps(topics.CLASSIFIED)
-        consumer.close()
         latency = [classified[k] - received[k] for k in classified if k in received]
         print(f"{args.count} submissions: published in {t_pub:.1f}s; all classified after {elapsed:.1f}s"
               f" -> {done / elapsed:,.0f} complaints/s end to end (1 intake + 1 classify process, 6 partitions)")

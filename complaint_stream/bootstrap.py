@@ -34,7 +34,7 @@ def model_path(settings: Settings) -> Path | None:
     return packaged if packaged.is_file() else None
 
 
-def build_classifier(settings: Settings, *, with_model: bool = True) -> tuple[Classifier, str]:
+def build_classifier(settings: Settings) -> tuple[Classifier, str]:
     """The configured classifier and a version string (rules + model fingerprint)."""
     if settings.classifier_rules:
         rules_bytes = Path(settings.classifier_rules).read_bytes()
@@ -44,7 +44,7 @@ def build_classifier(settings: Settings, *, with_model: bool = True) -> tuple[Cl
         rules = load_rules()
     model = None
     blobs = [rules_bytes]
-    path = model_path(settings) if with_model else None
+    path = model_path(settings)
     if path is not None:
         from complaint_stream.domain.classification.portable import LinearTextModel
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Iterable, TextIO
 
 from complaint_stream.bootstrap import build_classifier, build_priority_rules
-from complaint_stream.domain.classification import load_rules
 from complaint_stream.domain.normalise import normalise_channel
 from complaint_stream.domain.triage import rank
 from complaint_stream.settings import Settings
@@ -101,10 +100,10 @@ def evaluate_file(lines: Iterable[str], settings: Settings, folds: int = 5, as_j
     if not rows:
         print("no labelled rows (need text and category)", file=sys.stderr)
         return 1
-    rules = load_rules(settings.classifier_rules or None)
+    classifier, version = build_classifier(settings)
+    rules = classifier.rules
     reports = [evaluate(rows, Classifier(rules), label="rules alone")]
     note = ""
-    classifier, version = build_classifier(settings)
     if classifier.model is not None:
         overlap = sum(classifier.model.trained_on(r["text"]) for r in rows)
         if overlap == 0:

@@ -390,6 +390,10 @@ class Classifier:
                 model_probs[i] = probs
         return [self._decide(*part, probs) for part, probs in zip(parts, model_probs)]
 
+    def asks_model(self, text: str, channel: str) -> bool:
+        """Whether classifying this complaint asks the model (see the class docs)."""
+        return self.model_weight > 0 and self._undecided(self._rules_part(text, channel))
+
     def _undecided(self, part: tuple) -> bool:
         """Whether the rules' top two probabilities (see :meth:`_rules_part`)
         are closer than ``model_margin`` (then the model is asked);

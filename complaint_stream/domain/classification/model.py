@@ -53,26 +53,6 @@ class TextModel:
         probs = self._pipeline.predict_proba([text])[0]
         return {c: float(p) for c, p in zip(self.classes, probs)}
 
-    def predict_proba_many(self, texts: Iterable[str], batch: int = 1024) -> list[dict[str, float]]:
-        """:meth:`predict_proba` for many texts, the same probabilities.
-
-        One call of the pipeline costs about a millisecond whatever the
-        number of texts (input validation, sparse set-up), so texts go
-        through it ``batch`` at a time.  Every step works row by row (the
-        sparse product sums each row's features in the same order, the
-        softmax is per row), so each text gets exactly the floats it gets
-        alone.
-        """
-        if self._pipeline is None:
-            raise ModelError("model is not fitted")
-        texts = list(texts)
-        classes = self.classes
-        out: list[dict[str, float]] = []
-        for start in range(0, len(texts), batch):
-            probs = self._pipeline.predict_proba(texts[start:start + batch])
-            out.extend(dict(zip(classes, row)) for row in probs.tolist())
-        return out
-
     def save(self, path: str | os.PathLike) -> None:
         if self._pipeline is None:
             raise ModelError("cannot save an unfitted model")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import re
 from collections import Counter
 from itertools import count
 from operator import add
@@ -31,7 +30,6 @@ import numpy as np
 from .text import normalise
 
 FORMAT = "complaint-classifier-linear/1"
-_WHITE_SPACES = re.compile(r"\s\s+")
 
 
 def text_fingerprint(text: str) -> str:
@@ -304,7 +302,7 @@ class LinearTextModel:
         once as a whole, which ends its loop), but each run of n-grams is cut
         by C-level ``map`` calls instead of one slice per interpreter step.
         """
-        doc = _WHITE_SPACES.sub(" ", normalise(text))
+        doc = normalise(text)  # already one space between words, as char_wb makes it
         lo, hi = self.ngram_range
         out: list[str] = []
         for w in doc.split():
@@ -432,15 +430,14 @@ class LinearTextModel:
     def load(cls, path: str | os.PathLike) -> "LinearTextModel":
         try:
             with np.load(path, allow_pickle=False) as data:
-                if str(data["format"]) != FORMAT:
-                    raise PortableModelError(f"{os.fspath(path)}: format {data['format']}, expected {FORMAT}")
-                return cls(data["vocabulary"].tolist(), data["idf"], data["coef"].astype(np.float64),
-                           data["intercept"], data["classes"].tolist(), tuple(data["ngram_range"].tolist()),
-                           bool(data["sublinear_tf"]), data["fingerprints"].tolist())
+                file_format = str(data["format"])
+                if file_format == FORMAT:
+                    return cls(data["vocabulary"].tolist(), data["idf"], data["coef"],
+                               data["intercept"], data["classes"].tolist(), tuple(data["ngram_range"].tolist()),
+                               bool(data["sublinear_tf"]), data["fingerprints"].tolist())
         except (OSError, KeyError, ValueError) as exc:
-            if isinstance(exc, PortableModelError):
-                raise
             raise PortableModelError(f"{os.fspath(path)} is not a portable classifier model: {exc}") from exc
+        raise PortableModelError(f"{os.fspath(path)}: format {file_format}, expected {FORMAT}")
 
     @classmethod
     def from_pipeline(cls, pipeline, fingerprints: Iterable[str] = ()) -> "LinearTextModel":

@@ -132,3 +132,11 @@ def test_the_configured_margin_reaches_the_deployed_classifier():
     assert version.endswith("-m0.25")
     rules_only, version = build_classifier(load_settings(environ={"COMPLAINTS_CLASSIFIER_MODEL": "none"}))
     assert rules_only.model is None and version.startswith("rules-")
+
+
+def test_asks_model_tells_in_advance_what_classify_will_do():
+    model = _CountingModel()
+    classifier = Classifier(load_rules(), model=model)
+    assert classifier.asks_model(UNCLEAR, "app") and not classifier.asks_model(CLEAR, "app")
+    assert model.asked == []  # telling does not ask
+    assert not Classifier(load_rules()).asks_model(UNCLEAR, "app")  # no model, never asked
