@@ -39,7 +39,7 @@ bench: $(STAMP)
 # The packaged n-gram model blended with the rules: the public dev set + our own authored sets.
 # Never add tests/data/complaints_blind.jsonl here: it measures generalisation.
 classifier-model: $(STAMP)
-	$(BIN)/complaints classifier train ../shared/eval/complaints_dev.jsonl data/classifier/authored_*.jsonl \
+	$(BIN)/complaints classifier train data/eval/complaints_dev.jsonl data/classifier/authored_*.jsonl \
 		--out complaint_stream/domain/classification/default_model.npz
 
 clean:

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from complaint_stream.domain.classification import Classifier, load_rules  # noqa: E402
 
-DEV = ROOT.parent / "shared" / "eval" / "complaints_dev.jsonl"
+DEV = ROOT / "data" / "eval" / "complaints_dev.jsonl"
 
 
 def calibration_us() -> float:

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEV = ROOT.parent / "shared" / "eval" / "complaints_dev.jsonl"
+DEV = ROOT / "data" / "eval" / "complaints_dev.jsonl"
 
 WORKLOAD = """
 import json, sys

@@ -22,7 +22,7 @@ from complaint_stream.kafka.admin import create_topics
 from complaint_stream.kafka.records import read_topic
 from tests.support.factories import submission
 from tests.support.workers import running_workers, scrape
-import topics
+from complaint_stream import topics
 
 
 def main() -> int:

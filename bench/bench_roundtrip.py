@@ -24,7 +24,7 @@ from complaint_stream.channel_api import ChannelPublisher, validate_submission
 from complaint_stream.kafka.admin import create_topics
 from complaint_stream.kafka.records import read_topic
 from tests.support.factories import submission
-import topics
+from complaint_stream import topics
 
 
 def main() -> int:

@@ -16,9 +16,9 @@ from pydantic import ValidationError
 
 from complaint_stream.kafka.records import EnvelopeProducer
 from complaint_stream.settings import Settings
-from schemas import ChannelSubmission, DecodeError, Envelope, FieldError, dead_letter, wrap
-from schemas.codec import field_errors
-from topics import DEAD_LETTERS, SUBMISSIONS
+from complaint_stream.schemas import ChannelSubmission, DecodeError, Envelope, FieldError, dead_letter, wrap
+from complaint_stream.schemas.codec import field_errors
+from complaint_stream.topics import DEAD_LETTERS, SUBMISSIONS
 
 
 class SubmissionRejected(ValueError):

@@ -3,7 +3,7 @@
 Import models from here: ``from schemas import ChannelSubmission, Envelope, wrap``.
 """
 
-from schemas.base import (
+from complaint_stream.schemas.base import (
     Category,
     Channel,
     CustomerTier,
@@ -15,10 +15,10 @@ from schemas.base import (
     Severity,
     TicketStatus,
 )
-from schemas.codec import PAYLOADS, REGISTRY, DecodeError, dead_letter, decode, encode
-from schemas.deadletter import DeadLetter, DeadLetterError, FieldError
-from schemas.envelope import CONTENT_TYPE, Envelope, envelope_type, wrap
-from schemas.events import (
+from complaint_stream.schemas.codec import PAYLOADS, REGISTRY, DecodeError, dead_letter, decode, encode
+from complaint_stream.schemas.deadletter import DeadLetter, DeadLetterError, FieldError
+from complaint_stream.schemas.envelope import CONTENT_TYPE, Envelope, envelope_type, wrap
+from complaint_stream.schemas.events import (
     AddNote,
     ChangePriority,
     ComplaintAssigned,
@@ -34,6 +34,6 @@ from schemas.events import (
     StatisticsUpdated,
     StatusChange,
 )
-from schemas.submission import Attachment, ChannelSubmission, Customer, Limits, Region
+from complaint_stream.schemas.submission import Attachment, ChannelSubmission, Customer, Limits, Region
 
 __all__ = [name for name in dir() if not name.startswith("_")]

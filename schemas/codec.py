@@ -10,11 +10,11 @@ from typing import Any, Iterable
 from pydantic import ValidationError
 
 from complaint_stream.domain.privacy import redact_phone_numbers
-from schemas import events
-from schemas.base import Payload
-from schemas.deadletter import DeadLetter, DeadLetterError, FieldError
-from schemas.envelope import Envelope, envelope_type
-from schemas.submission import ChannelSubmission
+from complaint_stream.schemas import events
+from complaint_stream.schemas.base import Payload
+from complaint_stream.schemas.deadletter import DeadLetter, DeadLetterError, FieldError
+from complaint_stream.schemas.envelope import Envelope, envelope_type
+from complaint_stream.schemas.submission import ChannelSubmission
 
 PAYLOADS: tuple[type[Payload], ...] = (
     ChannelSubmission,

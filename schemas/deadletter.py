@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from schemas.base import EventModel, Payload
+from complaint_stream.schemas.base import EventModel, Payload
 
 
 class FieldError(EventModel):

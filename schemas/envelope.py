@@ -8,7 +8,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import Field
 
-from schemas.base import EventModel, Payload
+from complaint_stream.schemas.base import EventModel, Payload
 
 D = TypeVar("D", bound=Payload)
 

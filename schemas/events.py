@@ -12,7 +12,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from schemas.base import (
+from complaint_stream.schemas.base import (
     Category,
     Channel,
     CustomerTier,
@@ -23,7 +23,7 @@ from schemas.base import (
     Severity,
     TicketStatus,
 )
-from schemas.submission import Attachment, Customer, Region
+from complaint_stream.schemas.submission import Attachment, Customer, Region
 
 CustomerKey = str  # HMAC of the phone number; safe to use as a Kafka key and in statistics
 

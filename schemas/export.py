@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
-from schemas.base import Payload
-from schemas.codec import PAYLOADS
-from schemas.envelope import CONTENT_TYPE, envelope_type
+from complaint_stream.schemas.base import Payload
+from complaint_stream.schemas.codec import PAYLOADS
+from complaint_stream.schemas.envelope import CONTENT_TYPE, envelope_type
 
 ASYNCAPI_VERSION = "3.0.0"
 

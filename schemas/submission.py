@@ -14,7 +14,7 @@ from complaint_stream.domain.normalise import (
     normalise_msisdn,
     to_utc,
 )
-from schemas.base import Channel, CustomerTier, EventModel, Payload
+from complaint_stream.schemas.base import Channel, CustomerTier, EventModel, Payload
 
 
 class Limits:

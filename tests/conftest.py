@@ -9,7 +9,7 @@ import pytest
 from complaint_stream.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+DATA = REPO / "data"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -51,6 +51,6 @@ def kafka_settings(kafka_broker, base_settings, tmp_path_factory) -> Settings:
 
 @pytest.fixture(scope="session")
 def shared_eval() -> Path:
-    path = SHARED / "eval"
-    assert path.is_dir(), f"shared eval data missing at {path}"
+    path = DATA / "eval"
+    assert path.is_dir(), f"the dev set is missing at {path}"
     return path

@@ -1,6 +1,6 @@
 """Topic catalogue. Import topic objects from here; never spell a topic name elsewhere."""
 
-from topics.catalogue import (
+from complaint_stream.topics.catalogue import (
     ALL,
     ASSIGNED,
     BY_NAME,

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from schemas import (
+from complaint_stream.schemas import (
     AddNote,
     ChangePriority,
     ChannelSubmission,

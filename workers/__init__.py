@@ -8,11 +8,11 @@ from complaint_stream.settings import Settings
 def launch(name: str, settings: Settings, loglevel: str | None = None) -> int:
     """Run one worker in the foreground until it is stopped."""
     if name == "intake":
-        from workers.intake.app import create_app
+        from complaint_stream.workers.intake.app import create_app
     elif name == "classify":
-        from workers.classify.app import create_app
+        from complaint_stream.workers.classify.app import create_app
     else:
         raise ValueError(f"unknown worker {name!r}")
-    from workers.runtime import run_worker
+    from complaint_stream.workers.runtime import run_worker
 
     return run_worker(create_app(settings), settings, loglevel=loglevel)

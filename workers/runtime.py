@@ -20,9 +20,9 @@ import faust
 from complaint_stream.domain.privacy import redact_phone_numbers
 from complaint_stream.kafka.clients import effective_replication
 from complaint_stream.settings import Settings
-from monitoring.metrics import Metrics, serve
-from schemas import CONTENT_TYPE, DecodeError, DeadLetterError, dead_letter, encode, wrap
-from topics import DEAD_LETTERS, LIFECYCLE_PARTITIONS, TopicSpec
+from complaint_stream.workers.metrics import Metrics, serve
+from complaint_stream.schemas import CONTENT_TYPE, DecodeError, DeadLetterError, dead_letter, encode, wrap
+from complaint_stream.topics import DEAD_LETTERS, LIFECYCLE_PARTITIONS, TopicSpec
 
 log = logging.getLogger("complaint_stream.workers")
 HEADERS = [("content-type", CONTENT_TYPE.encode("ascii"))]

@@ -144,7 +144,7 @@ def topics_check(args: argparse.Namespace) -> int:
 
 
 def topics_list(args: argparse.Namespace) -> int:
-    from topics import ALL
+    from complaint_stream.topics import ALL
 
     for t in ALL:
         values = ", ".join(v.__name__ for v in t.values)
@@ -186,7 +186,7 @@ def format_record(rec: Any, as_json: bool) -> str:
 def consume(args: argparse.Namespace) -> int:
     require_broker(args.settings)
     from complaint_stream.kafka.records import read_topic
-    from topics import UnknownTopic, lookup
+    from complaint_stream.topics import UnknownTopic, lookup
 
     try:
         spec = lookup(args.topic)
@@ -207,8 +207,8 @@ def consume(args: argparse.Namespace) -> int:
 # -- schema ----------------------------------------------------------------------------
 
 def schema_export(args: argparse.Namespace) -> int:
-    from schemas.export import export
-    from topics import ALL
+    from complaint_stream.schemas.export import export
+    from complaint_stream.topics import ALL
 
     files = export(Path(args.directory), ALL)
     for f in files:
@@ -219,7 +219,7 @@ def schema_export(args: argparse.Namespace) -> int:
 # -- workers, classifier, run: see later sections --------------------------------------
 
 def worker(args: argparse.Namespace) -> int:
-    from workers import launch
+    from complaint_stream.workers import launch
 
     return launch(args.name, args.settings, loglevel=args.loglevel)
 

@@ -89,7 +89,7 @@ def run_pipeline(settings: Settings, *, example_file: str | None, show: int, kee
     from complaint_stream.channel_api import ChannelPublisher, validate_submission
     from complaint_stream.kafka.admin import create_topics
     from complaint_stream.kafka.records import read_topic
-    from topics import CLASSIFIED, DEAD_LETTERS
+    from complaint_stream.topics import CLASSIFIED, DEAD_LETTERS
 
     bootstrap = ensure_broker(settings)
     print(f"Kafka at {bootstrap}")

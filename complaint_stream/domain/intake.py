@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from complaint_stream.domain.normalise import CHINA_TZ
 from complaint_stream.domain.privacy import customer_key
-from schemas import ChannelSubmission, ComplaintReceived, Envelope, wrap
+from complaint_stream.schemas import ChannelSubmission, ComplaintReceived, Envelope, wrap
 
 EVENT_NAMESPACE = uuid.UUID("6f1c3f8e-6d1e-4a55-9d0e-2b8f3b1c7a10")
 

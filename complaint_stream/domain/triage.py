@@ -9,7 +9,7 @@ from typing import Protocol
 from complaint_stream.domain.intake import event_id
 from complaint_stream.domain.priority import PriorityDecision, PriorityRules, decide_priority
 from complaint_stream.domain.repeats import History, PastComplaint, find_repeat, record_closed, record_opened
-from schemas import (
+from complaint_stream.schemas import (
     SEVERITY_OF_PRIORITY,
     Category,
     ComplaintClassified,

@@ -11,7 +11,7 @@ from kafka.errors import TopicAlreadyExistsError
 from complaint_stream.kafka.clients import admin as make_admin
 from complaint_stream.kafka.clients import effective_replication
 from complaint_stream.settings import Settings
-from topics import ALL, TopicSpec
+from complaint_stream.topics import ALL, TopicSpec
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from typing import Any, Iterator
 from complaint_stream.kafka.clients import client_config
 from complaint_stream.kafka.clients import producer as make_producer
 from complaint_stream.settings import Settings
-from schemas import CONTENT_TYPE, DecodeError, Envelope, decode, encode
-from topics import TopicSpec
+from complaint_stream.schemas import CONTENT_TYPE, DecodeError, Envelope, decode, encode
+from complaint_stream.topics import TopicSpec
 
 HEADERS = [("content-type", CONTENT_TYPE.encode("ascii"))]
 

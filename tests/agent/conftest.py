@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from workers.runtime import Outbox
+from complaint_stream.workers.runtime import Outbox
 
 NOW = datetime(2026, 11, 28, 8, 0, tzinfo=timezone.utc)
 

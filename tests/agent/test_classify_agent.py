@@ -8,11 +8,11 @@ from prometheus_client import CollectorRegistry
 
 from complaint_stream.channel_api import submission_envelope, validate_submission
 from complaint_stream.domain.intake import IntakePolicy, accept_submission
-from schemas import ComplaintClassified, ComplaintResolved, DeadLetter, TicketStatus, decode, encode, wrap
+from complaint_stream.schemas import ComplaintClassified, ComplaintResolved, DeadLetter, TicketStatus, decode, encode, wrap
 from tests.agent.conftest import NOW, prepare
 from tests.support.factories import submission
-from topics import CLASSIFIED, CLASSIFY_BY_CUSTOMER, DEAD_LETTERS
-from workers.classify.app import create_app
+from complaint_stream.topics import CLASSIFIED, CLASSIFY_BY_CUSTOMER, DEAD_LETTERS
+from complaint_stream.workers.classify.app import create_app
 
 POLICY = IntakePolicy(dedup_window=timedelta(days=7), customer_key_secret="test")
 
@@ -23,7 +23,7 @@ def received_bytes(i, text, phone="13812345678", channel="app", at=NOW):
 
 
 def resolved_bytes(received: bytes, at):
-    from schemas import ComplaintReceived
+    from complaint_stream.schemas import ComplaintReceived
 
     r = decode(received, [ComplaintReceived]).data
     resolved = ComplaintResolved(complaint_id=r.complaint_id, customer_key=r.customer_key,
@@ -47,7 +47,7 @@ async def test_rekey_forwards_the_unchanged_bytes_keyed_by_customer(base_setting
         await agent.put(raw, key=b"CMP-1")
         await agent.put(b"junk", key=b"CMP-2")
     [(key, value)] = outbox.on(CLASSIFY_BY_CUSTOMER)
-    from schemas import ComplaintReceived
+    from complaint_stream.schemas import ComplaintReceived
     assert value == raw and key == decode(raw, [ComplaintReceived]).data.customer_key.encode()
     assert [decode(v, [DeadLetter]).data.error.type for _k, v in outbox.on(DEAD_LETTERS)] == ["invalid_json"]
 

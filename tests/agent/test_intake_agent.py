@@ -7,12 +7,12 @@ import json
 from prometheus_client import CollectorRegistry
 
 from complaint_stream.channel_api import submission_envelope, validate_submission
-from schemas import ComplaintReceived, DeadLetter, decode, encode
+from complaint_stream.schemas import ComplaintReceived, DeadLetter, decode, encode
 from tests.agent.conftest import NOW, prepare
 from tests.support.factories import submission
-from topics import DEAD_LETTERS, RECEIVED, SUBMISSIONS
-from workers.intake.app import create_app
-from workers.runtime import raw_topic
+from complaint_stream.topics import DEAD_LETTERS, RECEIVED, SUBMISSIONS
+from complaint_stream.workers.intake.app import create_app
+from complaint_stream.workers.runtime import raw_topic
 
 
 def build(base_settings, outbox, clock, registry=None):

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from tests.support.cli import REPO, run_cli
-import topics
+from complaint_stream import topics
 
 VALIDATOR = REPO / "tools" / "asyncapi" / "validate.mjs"
 
@@ -31,7 +31,7 @@ def exported(tmp_path_factory, base_settings):
 
 
 def test_export_writes_one_schema_per_event_and_the_asyncapi_document(exported):
-    from schemas import PAYLOADS
+    from complaint_stream.schemas import PAYLOADS
 
     names = {p.name for p in exported.iterdir()}
     assert names == {f"{p.__name__}.schema.json" for p in PAYLOADS} | {"asyncapi.json"}

@@ -11,10 +11,10 @@ from kafka import KafkaProducer
 from complaint_stream.channel_api import submission_envelope, validate_submission
 from complaint_stream.domain.privacy import customer_key
 from complaint_stream.kafka.records import read_topic
-from schemas import ComplaintClassified, ComplaintReceived, DeadLetter, encode
+from complaint_stream.schemas import ComplaintClassified, ComplaintReceived, DeadLetter, encode
 from tests.support.factories import malformed_line, submission
 from tests.support.workers import running_workers, scrape
-import topics
+from complaint_stream import topics
 
 N_VALID, N_BAD, N_DUP = 920, 50, 30
 

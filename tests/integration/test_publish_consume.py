@@ -10,10 +10,10 @@ import pytest
 
 from complaint_stream.channel_api import ChannelPublisher, SubmissionRejected
 from complaint_stream.kafka.records import read_topic
-from schemas import ChannelSubmission
+from complaint_stream.schemas import ChannelSubmission
 from tests.support.cli import REPO, run_cli
 from tests.support.factories import mixed_lines, submission
-import topics
+from complaint_stream import topics
 
 
 def _drain(settings, spec):
@@ -98,7 +98,7 @@ def test_consume_of_an_unknown_topic_is_a_clear_error(kafka_settings):
 
 
 def test_rejected_lines_are_dead_lettered_with_their_original_bytes(kafka_settings, published):
-    from schemas import DeadLetter
+    from complaint_stream.schemas import DeadLetter
 
     letters = [r.envelope.data for r in _drain(kafka_settings, topics.DEAD_LETTERS)
                if r.envelope and isinstance(r.envelope.data, DeadLetter) and r.envelope.data.stage == "publish"

@@ -8,7 +8,7 @@ from kafka import KafkaAdminClient
 
 from complaint_stream.kafka.admin import check_topics, create_topics
 from tests.support.cli import run_cli
-import topics
+from complaint_stream import topics
 
 
 def test_creating_topics_twice_is_a_no_op(kafka_settings):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import faust
 
 from complaint_stream.settings import load_settings
-from workers.runtime import WorkerSpec, broker_credentials, make_app
+from complaint_stream.workers.runtime import WorkerSpec, broker_credentials, make_app
 
 
 def test_plaintext_needs_no_credentials():
@@ -37,8 +37,8 @@ def test_ssl_alone_gives_ssl_credentials(tmp_path):
 
 
 def test_each_worker_app_id_is_its_own_consumer_group(tmp_path, base_settings):
-    from workers.classify.app import SPEC as CLASSIFY
-    from workers.intake.app import SPEC as INTAKE
+    from complaint_stream.workers.classify.app import SPEC as CLASSIFY
+    from complaint_stream.workers.intake.app import SPEC as INTAKE
 
     assert len({INTAKE.app_id, CLASSIFY.app_id}) == 2
     assert len({INTAKE.default_metrics_port, CLASSIFY.default_metrics_port}) == 2

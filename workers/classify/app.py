@@ -23,10 +23,10 @@ from complaint_stream.bootstrap import build_classifier, build_priority_rules, b
 from complaint_stream.domain.repeats import PastComplaint
 from complaint_stream.domain.triage import complaint_closed, triage
 from complaint_stream.settings import Settings
-from monitoring.metrics import Metrics
-from schemas import ComplaintReceived, ComplaintResolved, DecodeError, decode, encode
-from topics import CLASSIFIED, CLASSIFY_BY_CUSTOMER, RECEIVED, RESOLVED
-from workers.runtime import (
+from complaint_stream.workers.metrics import Metrics
+from complaint_stream.schemas import ComplaintReceived, ComplaintResolved, DecodeError, decode, encode
+from complaint_stream.topics import CLASSIFIED, CLASSIFY_BY_CUSTOMER, RECEIVED, RESOLVED
+from complaint_stream.workers.runtime import (
     BuiltWorker, Clock, DeadLetterSink, FaustOutbox, Outbox, WorkerSpec, make_app, raw_topic, utcnow,
 )
 

@@ -15,10 +15,10 @@ from prometheus_client import CollectorRegistry
 from complaint_stream.domain.intake import Accepted, IntakePolicy, SeenSubmission, accept_submission, expired
 from complaint_stream.domain.privacy import mask_msisdn
 from complaint_stream.settings import Settings
-from monitoring.metrics import Metrics
-from schemas import ChannelSubmission, DecodeError, decode, encode
-from topics import RECEIVED, SUBMISSIONS
-from workers.runtime import (
+from complaint_stream.workers.metrics import Metrics
+from complaint_stream.schemas import ChannelSubmission, DecodeError, decode, encode
+from complaint_stream.topics import RECEIVED, SUBMISSIONS
+from complaint_stream.workers.runtime import (
     BuiltWorker, Clock, DeadLetterSink, FaustOutbox, Outbox, WorkerSpec, make_app, raw_topic, utcnow,
 )
 

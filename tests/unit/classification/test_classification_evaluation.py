@@ -112,8 +112,8 @@ def dev_rows():
     import json
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[3] / ".." / "shared" / "eval" / "complaints_dev.jsonl"
-    assert path.exists(), f"the shared dev set must be beside the repository: {path}"
+    path = Path(__file__).resolve().parents[3] / "data" / "eval" / "complaints_dev.jsonl"
+    assert path.exists(), f"the dev set is missing: {path}"
     with open(path, encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
 

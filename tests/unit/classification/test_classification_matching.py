@@ -29,7 +29,7 @@ from complaint_stream.domain.classification.text import (
 )
 
 ROOT = Path(__file__).resolve().parents[3]
-DEV = ROOT.parent / "shared" / "eval" / "complaints_dev.jsonl"
+DEV = ROOT / "data" / "eval" / "complaints_dev.jsonl"
 BLIND = ROOT / "tests" / "data" / "complaints_blind.jsonl"
 
 NOT_BUILT = ("the compiled scanner (complaint_stream/domain/classification/_scan) was not built: "
@@ -42,7 +42,7 @@ def require_native() -> None:
 
 
 def _texts(path: Path) -> list[str]:
-    assert path.exists(), f"{path} is missing (the dev set lives in ../shared/eval beside the repo)"
+    assert path.exists(), f"{path} is missing (the dev set is in data/eval)"
     with open(path, encoding="utf-8") as fh:
         return [json.loads(line)["text"] for line in fh if line.strip()]
 

@@ -12,7 +12,7 @@ from complaint_stream.domain.classification.portable import LinearTextModel
 REPO = Path(__file__).resolve().parents[3]
 PACKAGED = REPO / "complaint_stream" / "domain" / "classification" / "default_model.npz"
 BLIND = REPO / "tests" / "data" / "complaints_blind.jsonl"
-DEV = REPO.parent / "shared" / "eval" / "complaints_dev.jsonl"
+DEV = REPO / "data" / "eval" / "complaints_dev.jsonl"
 TRAINING = REPO / "data" / "classifier" / "authored_general.jsonl"
 
 TOLERANCE = 1e-9  # per probability; only the summation order differs
@@ -87,7 +87,7 @@ def test_the_packaged_model_uses_the_batch_path(packaged):
 
 @pytest.mark.parametrize("path", [BLIND, DEV], ids=["blind", "dev"])
 def test_batch_equals_the_reference_on_the_evaluation_sets(packaged, path):
-    assert path.exists(), f"{path} is missing (the dev set lives in ../shared/eval beside the repo)"
+    assert path.exists(), f"{path} is missing (the dev set is in data/eval)"
     texts = [r["text"] for r in rows_of(path)]
     assert len(texts) >= 200
     assert max_difference(packaged, texts) < TOLERANCE

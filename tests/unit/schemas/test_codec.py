@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from schemas import (
+from complaint_stream.schemas import (
     PAYLOADS,
     ChannelSubmission,
     ComplaintReceived,

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from schemas import ChannelSubmission, Channel, CustomerTier
+from complaint_stream.schemas import ChannelSubmission, Channel, CustomerTier
 
 NOW = datetime(2026, 11, 28, 8, 0, tzinfo=timezone.utc)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-import topics
-from schemas import PAYLOADS
+from complaint_stream import topics
+from complaint_stream.schemas import PAYLOADS
 
 REPO = Path(__file__).resolve().parents[3]
 

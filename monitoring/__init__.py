@@ -1,1 +1,0 @@
-"""Monitoring: the product's Prometheus metrics (one module, one prefix) and, later, rules and dashboards."""
