@@ -1,27 +1,48 @@
 """The one place that reads configuration.
 
 Values come, in increasing precedence, from the defaults below, an optional
-TOML file (``COMPLAINTS_CONFIG`` or ``./complaints.toml``) and environment
-variables named ``COMPLAINTS_<FIELD>`` in upper case (for example
+TOML file (``--config``, ``COMPLAINTS_CONFIG`` or ``./complaints.toml``) and
+environment variables named ``COMPLAINTS_<FIELD>`` in upper case (for example
 ``COMPLAINTS_KAFKA_BOOTSTRAP``). Nothing else in the code base reads
 ``os.environ``; everything receives a :class:`Settings` value.
+
+Secrets (:data:`SECRET_FIELDS`) are :class:`pydantic.SecretStr`: they print as
+``**********`` in a repr, a log line or ``model_dump_json``; code that needs the
+value calls ``.get_secret_value()``.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import ipaddress
 import os
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources import InitSettingsSource
 
 PREFIX = "COMPLAINTS_"
+#: The built-in customer-key secret: fine on a laptop, refused by workers on a real cluster.
 DEV_CUSTOMER_SECRET = "dev-only-customer-key-secret-change-me"
+SECRET_FIELDS = ("kafka_sasl_password", "customer_key_secret")
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 
 
 class SettingsError(ValueError):
     """A configuration value is missing or malformed."""
+
+
+class UnsafeWorkerStart(RuntimeError):
+    """A worker was about to process real data with development-only settings."""
 
 
 def _default_cache_dir() -> Path:
@@ -34,18 +55,55 @@ def _default_state_dir() -> Path:
     return Path(base) / "complaint-stream"
 
 
-@dataclass(frozen=True)
-class Settings:
+def bootstrap_hosts(bootstrap: str) -> list[str]:
+    """The host part of each ``host:port`` (``[v6]:port``, ``scheme://host:port``) in a bootstrap list."""
+    hosts = []
+    for item in bootstrap.split(","):
+        entry = item.strip()
+        if not entry:
+            continue
+        entry = entry.split("://", 1)[-1]
+        if entry.startswith("["):
+            host = entry[1:].split("]", 1)[0]
+        elif entry.count(":") > 1:  # a bare IPv6 address without a port
+            host = entry
+        else:
+            host = entry.rsplit(":", 1)[0] if ":" in entry else entry
+        hosts.append(host)
+    return hosts
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` (and ``*.localhost``), 127.0.0.0/8 or ::1."""
+    name = host.strip().lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+class Settings(BaseSettings):
     """Every tunable of the product. Field names map to ``COMPLAINTS_<NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX,
+        case_sensitive=False,
+        extra="forbid",
+        frozen=True,
+        coerce_numbers_to_str=True,  # `kafka_client_id = 7` in TOML is the string "7", as before
+        hide_input_in_errors=True,  # errors never echo a value (it may be a secret)
+    )
 
     # --- Kafka connection ---------------------------------------------------
     #: Bootstrap servers of an existing cluster. Empty: use the local broker
     #: that ``complaints kafka start`` provisions on 127.0.0.1.
     kafka_bootstrap: str = ""
-    kafka_security_protocol: str = "PLAINTEXT"  # PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
     kafka_sasl_mechanism: str = ""  # PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
     kafka_sasl_username: str = ""
-    kafka_sasl_password: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
     kafka_ssl_cafile: str = ""
     kafka_ssl_certfile: str = ""
     kafka_ssl_keyfile: str = ""
@@ -58,12 +116,12 @@ class Settings:
     local_kafka_port: int = 19092
     local_controller_port: int = 19093
     local_kafka_heap: str = "1g"
-    cache_dir: Path = field(default_factory=_default_cache_dir)
-    state_dir: Path = field(default_factory=_default_state_dir)
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
+    state_dir: Path = Field(default_factory=_default_state_dir)
 
     # --- Domain policy --------------------------------------------------------
     #: HMAC secret that turns a phone number into the customer key used for re-keying.
-    customer_key_secret: str = DEV_CUSTOMER_SECRET
+    customer_key_secret: SecretStr = SecretStr(DEV_CUSTOMER_SECRET)
     dedup_window_days: float = 7.0
     repeat_window_days: float = 30.0
     max_text_chars: int = 4000
@@ -81,9 +139,35 @@ class Settings:
     metrics_host: str = "127.0.0.1"
     #: Port for a worker's /metrics; 0 = the worker's default port.
     metrics_port: int = 0
-    worker_concurrency: int = 1
     log_level: str = "INFO"
+    #: A batch is handed to the stage when it has this many records, or after
+    #: this long without filling up (the extra latency at low rates).
+    batch_max_records: int = 500
+    batch_max_wait_ms: float = 10.0
+    #: The producer waits this long to fill a request (fewer, larger produce requests).
+    producer_linger_ms: float = 5.0
+    #: Offsets are committed every N acknowledged records or every interval, whichever first.
+    commit_every: int = 1000
+    commit_interval_seconds: float = 2.0
 
+    @field_validator("cache_dir", "state_dir", mode="after")
+    @classmethod
+    def _expand_user(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """``Settings()``: keyword arguments, then ``COMPLAINTS_*``, then the TOML file (no .env, no secrets dir)."""
+        return (init_settings, env_settings, TomlFileSource(settings_cls, config_path(os.environ)))
+
+    # --- derived ----------------------------------------------------------------
     @property
     def uses_local_broker(self) -> bool:
         return not self.kafka_bootstrap
@@ -97,40 +181,66 @@ class Settings:
         """The bootstrap address every client uses."""
         return self.kafka_bootstrap or self.local_bootstrap
 
-    def with_overrides(self, **changes: Any) -> "Settings":
-        return dataclasses.replace(self, **changes)
+    @property
+    def uses_loopback_cluster(self) -> bool:
+        """True when every bootstrap host is on this machine (localhost, 127.0.0.0/8, ::1)."""
+        hosts = bootstrap_hosts(self.bootstrap)
+        return bool(hosts) and all(is_loopback_host(h) for h in hosts)
+
+    @property
+    def uses_dev_customer_secret(self) -> bool:
+        return self.customer_key_secret.get_secret_value() == DEV_CUSTOMER_SECRET
+
+    def check_production_safety(self) -> list[str]:
+        """Why a worker must not start with these settings; empty when it may."""
+        problems = []
+        if self.uses_dev_customer_secret and not self.uses_loopback_cluster:
+            problems.append(
+                f"the cluster {self.bootstrap} is not on this machine, but {PREFIX}CUSTOMER_KEY_SECRET is the"
+                " built-in development secret: customer keys (HMAC of phone numbers) would be computable by"
+                f" anyone who has the source. Set {PREFIX}CUSTOMER_KEY_SECRET (or customer_key_secret in the"
+                " config file) to a long random value kept secret, the same for every worker."
+            )
+        return problems
+
+    def refuse_unsafe_worker_start(self) -> None:
+        """Raise :class:`UnsafeWorkerStart` (with the reasons) when a worker must not start."""
+        problems = self.check_production_safety()
+        if problems:
+            raise UnsafeWorkerStart("refusing to start the worker: " + " ".join(problems))
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with some fields changed, validated like the original."""
+        values = {name: getattr(self, name) for name in type(self).model_fields}
+        values.update(changes)
+        try:
+            return type(self).model_validate(values)
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc, None)) from exc
 
 
-def to_environ(settings: Settings) -> dict[str, str]:
-    """The ``COMPLAINTS_*`` variables that reproduce ``settings`` in a child process."""
-    return {PREFIX + f.name.upper(): str(getattr(settings, f.name)) for f in dataclasses.fields(settings)}
+class MappingEnvSource(EnvSettingsSource):
+    """``COMPLAINTS_*`` variables from a given mapping instead of ``os.environ``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]):
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {k.lower(): v for k, v in self._environ.items() if k.upper().startswith(PREFIX)}
 
 
-def _coerce(name: str, raw: Any, typ: Any) -> Any:
-    try:
-        if typ in (int, "int"):
-            return int(raw)
-        if typ in (float, "float"):
-            return float(raw)
-        if typ in (Path, "Path"):
-            return Path(str(raw)).expanduser()
-        return str(raw)
-    except (TypeError, ValueError) as exc:
-        raise SettingsError(f"{PREFIX}{name.upper()}: cannot read {raw!r} as {typ}") from exc
+class TomlFileSource(InitSettingsSource):
+    """The TOML config file; a missing named file, bad TOML or an unknown key is a :class:`SettingsError`."""
 
+    def __init__(self, settings_cls: type[BaseSettings], path: str | os.PathLike[str] | None):
+        self.path = path
+        super().__init__(settings_cls, self._read(settings_cls, path))
 
-def load_settings(
-    environ: Mapping[str, str] | None = None, config_file: str | os.PathLike | None = None
-) -> Settings:
-    """Build settings from defaults, the config file and the environment."""
-    env = os.environ if environ is None else environ
-    fields = {f.name: f for f in dataclasses.fields(Settings)}
-    values: dict[str, Any] = {}
-
-    path = config_file or env.get(PREFIX + "CONFIG") or (
-        "complaints.toml" if Path("complaints.toml").is_file() else None
-    )
-    if path:
+    @staticmethod
+    def _read(settings_cls: type[BaseSettings], path: str | os.PathLike[str] | None) -> dict[str, Any]:
+        if not path:
+            return {}
         try:
             with open(path, "rb") as fh:
                 data = tomllib.load(fh)
@@ -138,20 +248,53 @@ def load_settings(
             raise SettingsError(f"config file {path} does not exist") from exc
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"config file {path}: {exc}") from exc
-        for key, raw in data.items():
-            if key not in fields:
+        for key in data:
+            if key not in settings_cls.model_fields:
                 raise SettingsError(f"config file {path}: unknown setting {key!r}")
-            values[key] = _coerce(key, raw, fields[key].type)
+        return data
 
-    for name, f in fields.items():
-        raw = env.get(PREFIX + name.upper())
-        if raw is not None:
-            values[name] = _coerce(name, raw, f.type)
 
-    settings = Settings(**values)
-    if settings.kafka_security_protocol not in {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}:
-        raise SettingsError(
-            f"{PREFIX}KAFKA_SECURITY_PROTOCOL must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL,"
-            f" not {settings.kafka_security_protocol!r}"
-        )
-    return settings
+def config_path(environ: Mapping[str, str], config_file: str | os.PathLike[str] | None = None
+                ) -> str | os.PathLike[str] | None:
+    """``--config``, else ``COMPLAINTS_CONFIG``, else ``./complaints.toml`` when it exists."""
+    return config_file or environ.get(PREFIX + "CONFIG") or (
+        "complaints.toml" if Path("complaints.toml").is_file() else None
+    )
+
+
+def _describe(exc: ValidationError, path: str | os.PathLike[str] | None) -> str:
+    """One line per bad field, naming its variable; never the value."""
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False):
+        name = str(err["loc"][0]) if err["loc"] else ""
+        where = f"{PREFIX}{name.upper()}" + (f" (or {name} in {path})" if path else "")
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown setting"
+        parts.append(f"{where}: {msg}")
+    return "; ".join(parts)
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, config_file: str | os.PathLike[str] | None = None
+) -> Settings:
+    """Build settings from defaults, the config file and the environment (the environment wins)."""
+    env = os.environ if environ is None else environ
+    path = config_path(env, config_file)
+    toml_values = TomlFileSource(Settings, path)()
+    env_values = MappingEnvSource(Settings, env)()
+    try:
+        return Settings.model_validate({**toml_values, **env_values})
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, path)) from exc
+
+
+def to_environ(settings: Settings) -> dict[str, str]:
+    """The ``COMPLAINTS_*`` variables that reproduce ``settings`` in a child process (secrets revealed)."""
+    out = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        out[PREFIX + name.upper()] = str(value)
+    return out
