@@ -9,7 +9,7 @@ from typing import Any, Iterable
 
 from pydantic import ValidationError
 
-from complaint_stream.domain.privacy import redact_phone_numbers
+from complaint_stream.schemas.privacy import redact_phone_numbers
 from complaint_stream.schemas import events
 from complaint_stream.schemas.base import Payload
 from complaint_stream.schemas.deadletter import DeadLetter, DeadLetterError, FieldError

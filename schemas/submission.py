@@ -7,7 +7,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AnyUrl, Field, ValidationInfo, field_validator
 
-from complaint_stream.domain.normalise import (
+from complaint_stream.schemas.normalise import (
     check_time_window,
     clean_text,
     normalise_channel,
