@@ -263,14 +263,16 @@ def config_path(environ: Mapping[str, str], config_file: str | os.PathLike[str] 
 
 
 def _describe(exc: ValidationError, path: str | os.PathLike[str] | None) -> str:
-    """One line per bad field, naming its variable; never the value."""
+    """One line per bad field, naming its variable; the value only when it is not a secret."""
     parts = []
-    for err in exc.errors(include_url=False, include_input=False):
+    for err in exc.errors(include_url=False):
         name = str(err["loc"][0]) if err["loc"] else ""
         where = f"{PREFIX}{name.upper()}" + (f" (or {name} in {path})" if path else "")
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown setting"
+        elif name not in SECRET_FIELDS and isinstance(err.get("input"), (str, int, float)):
+            msg += f", not {str(err['input'])[:60]!r}"
         parts.append(f"{where}: {msg}")
     return "; ".join(parts)
 

@@ -10,8 +10,10 @@ import base64
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+
+from pydantic import SecretStr
 
 from complaint_stream.domain.normalise import CHINA_TZ
 from complaint_stream.domain.privacy import customer_key
@@ -25,7 +27,7 @@ class IntakePolicy:
     """How intake behaves; built from settings by the worker."""
 
     dedup_window: timedelta
-    customer_key_secret: str
+    customer_key_secret: str | SecretStr = field(repr=False)  # settings pass a SecretStr
     source: str = "/workers/intake"
 
 

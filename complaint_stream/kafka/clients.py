@@ -17,7 +17,7 @@ def client_config(settings: Settings, **extra: Any) -> dict[str, Any]:
     if settings.kafka_security_protocol.startswith("SASL"):
         cfg["sasl_mechanism"] = settings.kafka_sasl_mechanism or "PLAIN"
         cfg["sasl_plain_username"] = settings.kafka_sasl_username
-        cfg["sasl_plain_password"] = settings.kafka_sasl_password
+        cfg["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
     if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
         if settings.kafka_ssl_cafile:
             cfg["ssl_cafile"] = settings.kafka_ssl_cafile
