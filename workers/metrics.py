@@ -1,31 +1,41 @@
-"""Every Prometheus metric of the product, declared once, prefix ``complaints_``.
+"""The metrics every worker shares (from the runtime) and the HTTP endpoint that serves them.
 
-Label values come from closed sets (channel, category, stage, error kind,
-priority) and are set up in advance so dashboards see zeros, not gaps. No
-label ever carries a phone number, customer key or complaint id.
+One prefix, ``complaints_``. Label values come from closed sets (stage,
+topic, error kind) and are set up in advance so dashboards see zeros, not
+gaps. No label ever carries a phone number, customer key or complaint id.
+Each worker declares its own domain metrics beside it (``workers/<name>/``)
+on the same registry.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, start_http_server
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 
 # `_created` series double the exposition size and no dashboard of ours reads them.
 disable_created_metrics()
 
-from complaint_stream.domain.normalise import CHANNELS
-
 PREFIX = "complaints"
-CATEGORIES = ("network", "broadband", "billing", "vas_subscription", "marketing", "service_quality",
-              "business_handling", "number_portability", "device", "security_fraud", "other")
-PRIORITIES = ("P1", "P2", "P3", "P4")
-RISK_FLAGS = ("regulator", "consumer_association", "media", "legal")
 DEAD_LETTER_KINDS = ("empty_record", "invalid_encoding", "invalid_json", "schema_violation",
-                     "unexpected_event_type", "processing_error")
-STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+                     "unexpected_event_type", "processing_error", "delivery_failed")
+RECORD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+BATCH_SIZES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 
 
-class Metrics:
-    """The metric objects of one worker process, bound to one registry (tests pass their own)."""
+class RuntimeMetrics:
+    """The runtime's metrics of one worker process, bound to one registry (tests pass their own)."""
 
     def __init__(self, worker: str, registry: CollectorRegistry | None = None):
         from prometheus_client import REGISTRY
@@ -39,41 +49,50 @@ class Metrics:
                                    ["worker", "topic"], registry=r)
         self.dead_letters = Counter(f"{PREFIX}_dead_letters_total", "Records sent to the dead-letter topic.",
                                     ["stage", "kind"], registry=r)
-        self.accepted = Counter(f"{PREFIX}_intake_accepted_total", "New complaints accepted at intake.",
-                                ["channel"], registry=r)
-        self.duplicates = Counter(f"{PREFIX}_intake_duplicates_total",
-                                  "Submissions recognised as a retry of an earlier one (same channel + reference).",
-                                  ["channel"], registry=r)
-        self.classified = Counter(f"{PREFIX}_classified_total", "Complaints classified.",
-                                  ["category", "priority"], registry=r)
-        self.risk_flags = Counter(f"{PREFIX}_risk_flags_total", "Risk flags raised by the classifier.",
-                                  ["flag"], registry=r)
-        self.repeats = Counter(f"{PREFIX}_repeat_complaints_total", "Complaints marked as a repeat (重复投诉).",
-                               registry=r)
-        self.needs_review = Counter(f"{PREFIX}_needs_review_total",
-                                    "Complaints whose classification confidence is below the review threshold.",
-                                    registry=r)
-        self.processing = Histogram(f"{PREFIX}_processing_seconds", "Time to handle one record in a worker.",
-                                    ["worker"], buckets=STAGE_BUCKETS, registry=r)
+        self.batch_seconds = Histogram(f"{PREFIX}_batch_seconds",
+                                       "Time to process one batch, until its outputs are acknowledged.",
+                                       ["worker"], buckets=BATCH_BUCKETS, registry=r)
+        self.batch_records = Histogram(f"{PREFIX}_batch_records", "Records in one batch.",
+                                       ["worker"], buckets=BATCH_SIZES, registry=r)
         self.table_entries = Gauge(f"{PREFIX}_state_entries", "Entries in a worker's state table (this instance).",
                                    ["worker", "table"], registry=r)
-        self._prepare()
-
-    def _prepare(self) -> None:
-        self.processing.labels(self.worker)
+        self.batch_seconds.labels(worker)
+        self.batch_records.labels(worker)
         for kind in DEAD_LETTER_KINDS:
-            self.dead_letters.labels(self.worker, kind)
-        for channel in CHANNELS:
-            self.accepted.labels(channel)
-            self.duplicates.labels(channel)
-        for category in CATEGORIES:
-            for priority in PRIORITIES:
-                self.classified.labels(category, priority)
-        for flag in RISK_FLAGS:
-            self.risk_flags.labels(flag)
+            self.dead_letters.labels(worker, kind)
 
 
-def serve(metrics: Metrics, host: str, port: int):
-    """Expose ``/metrics`` over HTTP; returns the server so callers can shut it down."""
-    server, _thread = start_http_server(port, addr=host, registry=metrics.registry)
+Readiness = Callable[[], tuple[bool, str]]
+
+
+def serve(registry: CollectorRegistry, host: str, port: int, readiness: Readiness) -> ThreadingHTTPServer:
+    """Serve ``/metrics``, ``/healthz`` (the process answers) and ``/readyz`` (200 once the worker
+    has its partitions and its tables are recovered, 503 with the reason before) on a daemon thread."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                self._reply(200, generate_latest(registry), CONTENT_TYPE_LATEST)
+            elif path == "/healthz":
+                self._reply(200, b"ok\n")
+            elif path == "/readyz":
+                ready, why = readiness()
+                self._reply(200 if ready else 503, f"{'ready' if ready else 'not ready'}: {why}\n".encode())
+            else:
+                self._reply(404, b"not found: /metrics, /healthz, /readyz\n")
+
+        def _reply(self, status: int, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - silence access logs
+            return
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
     return server

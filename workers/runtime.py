@@ -1,37 +1,65 @@
-"""What every faust worker shares: the app factory, raw topics, dead-lettering and the metrics server.
+"""The one generic runtime that drives every stage from Kafka (faust-streaming).
 
-Topics are read and written as raw bytes; records become models only through
-``schemas.codec`` inside the agents, so that a record that fails to decode
-can be dead-lettered with its original bytes instead of being dropped by
-faust's own deserialiser.
+A worker is a stage (a pure state machine, :mod:`complaint_stream.domain.stage`)
+plus its wiring (:class:`Binding`: input topics, state table, optional
+re-keying topic). For each batch of raw records the runtime
+
+1. decodes every record by the stage's declared value types (a dead letter,
+   with the original bytes, when it cannot),
+2. reads the state of the record's key from the changelog-backed table, calls
+   ``stage.apply``, writes the new state back,
+3. hands each output to the producer without waiting for it,
+4. waits for every send of the batch to be acknowledged by the broker, and
+   dead-letters the input of any output that could not be delivered,
+
+and only then lets faust acknowledge the batch's offsets: an offset is
+committed only after everything its record produced is on the broker
+(at-least-once; deterministic event ids make the repeats harmless).
+A stage's timers (``due``) run as a periodic sweep over this instance's keys.
+
+Records are read and written as raw bytes so that one that fails to decode
+is dead-lettered with its original bytes instead of being dropped by faust's
+own deserialiser.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
 
 import faust
+from prometheus_client import CollectorRegistry
 
 from complaint_stream.domain.privacy import redact_phone_numbers
+from complaint_stream.domain.stage import Output
 from complaint_stream.kafka.clients import effective_replication
+from complaint_stream.schemas import CONTENT_TYPE, DeadLetterError, DecodeError, Envelope, dead_letter, decode, encode, wrap
 from complaint_stream.settings import Settings
-from complaint_stream.workers.metrics import Metrics, serve
-from complaint_stream.schemas import CONTENT_TYPE, DecodeError, DeadLetterError, dead_letter, encode, wrap
-from complaint_stream.topics import DEAD_LETTERS, LIFECYCLE_PARTITIONS, TopicSpec
+from complaint_stream.topics import DEAD_LETTERS, TopicSpec
+from complaint_stream.workers.metrics import RuntimeMetrics, serve
+from complaint_stream.workers.registry import WorkerEntry
+from complaint_stream.workers.wiring import Binding, StateCodec
 
 log = logging.getLogger("complaint_stream.workers")
 HEADERS = [("content-type", CONTENT_TYPE.encode("ascii"))]
 Clock = Callable[[], datetime]
+S = TypeVar("S")
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
+
+Observer = Callable[[Envelope[Any], Sequence[Output]], None]
+
+
+# -- faust app -----------------------------------------------------------------------------
 
 def broker_credentials(settings: Settings) -> Any:
     proto = settings.kafka_security_protocol
@@ -41,30 +69,23 @@ def broker_credentials(settings: Settings) -> Any:
         if settings.kafka_ssl_certfile:
             context.load_cert_chain(settings.kafka_ssl_certfile, settings.kafka_ssl_keyfile or None)
     if proto.startswith("SASL"):
-        return faust.SASLCredentials(username=settings.kafka_sasl_username, password=settings.kafka_sasl_password,
+        password = settings.kafka_sasl_password
+        password = password.get_secret_value() if hasattr(password, "get_secret_value") else password
+        return faust.SASLCredentials(username=settings.kafka_sasl_username, password=password,
                                      mechanism=settings.kafka_sasl_mechanism or "PLAIN", ssl_context=context)
     if context is not None:
         return faust.SSLCredentials(context)
     return None
 
 
-@dataclass
-class WorkerSpec:
-    """A worker's identity: app id (= consumer group), metrics port, where it keeps local files."""
-
-    app_id: str
-    default_metrics_port: int
-
-
-def make_app(spec: WorkerSpec, settings: Settings) -> faust.App:
+def make_app(app_id: str, settings: Settings) -> faust.App:
     """A faust app wired to the configured cluster, with raw serialisers and in-memory tables
-    (tables are rebuilt from their changelog topics on restart)."""
-    rf = effective_replication(3, settings)
-    datadir = Path(settings.state_dir) / "workers" / spec.app_id
+    (rebuilt from their changelog topics on restart)."""
+    datadir = Path(settings.state_dir) / "workers" / app_id
     datadir.mkdir(parents=True, exist_ok=True)
     url = ";".join(f"kafka://{h.strip()}" for h in settings.bootstrap.split(","))
-    app = faust.App(
-        spec.app_id,
+    return faust.App(
+        app_id,
         broker=url,
         broker_credentials=broker_credentials(settings),
         store="memory://",
@@ -72,31 +93,18 @@ def make_app(spec: WorkerSpec, settings: Settings) -> faust.App:
         web_enabled=False,
         key_serializer="raw",
         value_serializer="raw",
-        topic_replication_factor=rf,
-        topic_partitions=LIFECYCLE_PARTITIONS,
+        topic_replication_factor=effective_replication(3, settings),
         topic_allow_declare=True,  # changelog topics of tables
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        producer_linger=0.005,  # seconds: batch records produced within 5 ms instead of one request each
+        producer_linger=settings.producer_linger_ms / 1000,
         producer_compression_type=None,
         datadir=str(datadir),
         stream_wait_empty=False,
-        broker_commit_every=100,
-        broker_commit_interval=2.0,
+        broker_commit_every=settings.commit_every,
+        broker_commit_interval=settings.commit_interval_seconds,
         logging_config=None,
     )
-    return app
-
-
-@dataclass
-class BuiltWorker:
-    """A worker's faust app with the objects tests and the launcher need."""
-
-    app: faust.App
-    spec: WorkerSpec
-    metrics: Metrics
-    agents: dict[str, Any]
-    tables: dict[str, Any]
 
 
 def raw_topic(app: faust.App, spec: TopicSpec, *more: TopicSpec) -> faust.TopicT:
@@ -106,63 +114,283 @@ def raw_topic(app: faust.App, spec: TopicSpec, *more: TopicSpec) -> faust.TopicT
                      partitions=spec.partitions, internal=False)
 
 
-class Outbox:
-    """Where agents send records. The faust implementation is below; agent tests pass a recording fake."""
+# -- sending -------------------------------------------------------------------------------
 
-    async def send(self, topic: TopicSpec, key: bytes | None, value: bytes) -> None:
+class Outbox:
+    """Where the runtime sends records. ``send`` hands a record to the producer and returns an
+    awaitable that completes when the broker has it. Agent tests pass a recording fake."""
+
+    async def send(self, topic: TopicSpec, key: bytes | None, value: bytes) -> Awaitable[Any]:
         raise NotImplementedError
 
 
 class FaustOutbox(Outbox):
-    """Sends through the app's producer to catalogued topics (raw bytes, CloudEvents content-type header)."""
+    """The app's producer (aiokafka underneath): batched, acks=all, idempotent ids in the events."""
 
     def __init__(self, app: faust.App):
         self.app = app
-        self._topics: dict[str, faust.TopicT] = {}
 
-    async def send(self, topic: TopicSpec, key: bytes | None, value: bytes) -> None:
-        target = self._topics.get(topic.name)
-        if target is None:
-            target = self._topics[topic.name] = raw_topic(self.app, topic)
-        await target.send(key=key, value=value, headers=HEADERS)
+    async def send(self, topic: TopicSpec, key: bytes | None, value: bytes) -> Awaitable[Any]:
+        producer = self.app.producer
+        return await producer.send(topic.name, key, value, None, None, HEADERS)
+
+
+class DeliveryFailed(RuntimeError):
+    """A record and its dead letter both failed to reach the broker: the batch is not acknowledged,
+    the worker stops, and a restart processes the batch again."""
 
 
 class DeadLetterSink:
-    """Sends rejected records to the dead-letter topic, losslessly, and counts them."""
+    """Builds the dead letter of a rejected record (original bytes + reason) and hands it to the outbox."""
 
-    def __init__(self, outbox: Outbox, stage: str, metrics: Metrics, clock: Clock = utcnow):
+    def __init__(self, outbox: Outbox, stage: str, metrics: RuntimeMetrics, clock: Clock = utcnow):
         self.outbox = outbox
         self.stage = stage
         self.metrics = metrics
         self.clock = clock
 
-    async def send(self, message: Any, error: DecodeError | DeadLetterError) -> None:
+    async def send(self, message: Any, error: DecodeError | DeadLetterError) -> Awaitable[Any]:
         err = error.to_error() if isinstance(error, DecodeError) else error
         err = err.model_copy(update={"message": redact_phone_numbers(err.message)})
-        headers = [(k, v) for k, v in (message.headers or [])] if getattr(message, "headers", None) else []
-        dl = dead_letter(stage=self.stage, source_topic=message.topic, value=message.value, key=message.key,
-                         partition=message.partition, offset=message.offset, error=err,
-                         failed_at=self.clock(), headers=headers)
+        headers = list(message.headers or ()) if getattr(message, "headers", None) else []
+        letter = dead_letter(stage=self.stage, source_topic=message.topic, value=message.value, key=message.key,
+                             partition=message.partition, offset=message.offset, error=err,
+                             failed_at=self.clock(), headers=headers)
         subject = (message.key or b"-").decode("utf-8", "replace") or "-"
-        env = wrap(dl, source=f"/workers/{self.stage}", subject=subject[:160])
-        await self.outbox.send(DEAD_LETTERS, message.key, encode(env))
-        self.metrics.dead_letters.labels(self.stage, err.type).inc()
+        env = wrap(letter, source=f"/workers/{self.stage}", subject=subject[:160])
+        self.metrics.dead_letters.labels(self.stage, str(err.type)).inc()
         self.metrics.records_out.labels(self.stage, DEAD_LETTERS.name).inc()
         log.warning("dead-lettered %s[%s]@%s: %s: %s", message.topic, message.partition, message.offset,
                     err.type, err.message)
+        return await self.outbox.send(DEAD_LETTERS, message.key, encode(env))
 
-
-    async def failed(self, message: Any, exc: BaseException) -> None:
+    async def failed(self, message: Any, exc: BaseException, kind: str = "processing_error") -> Awaitable[Any]:
         """Dead-letter a record whose processing raised, with the exception as the reason."""
-        log.exception("%s failed on %s[%s]@%s", self.stage, message.topic, message.partition, message.offset)
-        await self.send(message, DeadLetterError(type="processing_error", message=f"{type(exc).__name__}: {exc}"[:500]))
+        log.error("%s failed on %s[%s]@%s: %s", self.stage, message.topic, message.partition, message.offset,
+                  redact_phone_numbers(f"{type(exc).__name__}: {exc}"))
+        reason = redact_phone_numbers(f"{type(exc).__name__}: {exc}")[:500]
+        return await self.send(message, DeadLetterError(type=kind, message=reason))
 
 
-def run_worker(built: BuiltWorker, settings: Settings, loglevel: str | None = None) -> int:
-    """Start the metrics endpoint and run the faust worker until it is stopped."""
-    port = settings.metrics_port or built.spec.default_metrics_port
-    serve(built.metrics, settings.metrics_host, port)
-    log.info("metrics for %s on http://%s:%d/metrics", built.spec.app_id, settings.metrics_host, port)
+# -- the loop ------------------------------------------------------------------------------
+
+@dataclass
+class Pending:
+    """The sends one batch has in flight, each with the input record it came from."""
+
+    sends: list[tuple[Any, Awaitable[Any]]] = field(default_factory=list)
+
+    def add(self, message: Any, fut: Awaitable[Any]) -> None:
+        self.sends.append((message, fut))
+
+
+class StageRunner:
+    """Runs one stage over batches of raw records: decode, apply, store, send, settle."""
+
+    def __init__(self, binding: Binding, *, table: Any, outbox: Outbox, dead_letters: DeadLetterSink,
+                 metrics: RuntimeMetrics, clock: Clock, observe: Observer | None = None):
+        self.binding = binding
+        self.stage = binding.stage
+        self.table = table
+        self.codec: StateCodec[Any] | None = StateCodec(self.stage.state_type) if table is not None else None
+        self.outbox = outbox
+        self.dead_letters = dead_letters
+        self.metrics = metrics
+        self.clock = clock
+        self.observe = observe
+        self.worker = self.stage.name
+
+    def decode(self, message: Any, now: datetime) -> Envelope[Any]:
+        return decode(message.value, self.stage.consumes, context=self.stage.decode_context(now))
+
+    async def forward_batch(self, messages: Sequence[Any]) -> None:
+        """Re-key: send each record's original bytes to the re-keying topic under its state key."""
+        target = self.binding.repartition
+        assert target is not None
+        pending = Pending()
+        now = self.clock()
+        for msg in messages:
+            self.metrics.records_in.labels(self.worker, msg.topic).inc()
+            try:
+                env = self.decode(msg, now)
+                key = self.stage.state_key(env)
+            except DecodeError as exc:
+                pending.add(msg, await self.dead_letters.send(msg, exc))
+                continue
+            except Exception as exc:  # noqa: BLE001 - one bad record must never stop the worker
+                pending.add(msg, await self.dead_letters.failed(msg, exc))
+                continue
+            pending.add(msg, await self.outbox.send(target, key.encode(), msg.value))
+            self.metrics.records_out.labels(self.worker, target.name).inc()
+        await self.settle(pending)
+
+    async def process_batch(self, messages: Sequence[Any]) -> None:
+        started = time.perf_counter()
+        pending = Pending()
+        now = self.clock()
+        for msg in messages:
+            self.metrics.records_in.labels(self.worker, msg.topic).inc()
+            try:
+                env = self.decode(msg, now)
+                outputs = self.apply(env, now)
+            except DecodeError as exc:
+                pending.add(msg, await self.dead_letters.send(msg, exc))
+                continue
+            except Exception as exc:  # noqa: BLE001 - one bad record must never stop the worker
+                pending.add(msg, await self.dead_letters.failed(msg, exc))
+                continue
+            for out in outputs:
+                value = msg.value if out.event is env else encode(out.event)
+                pending.add(msg, await self.outbox.send(out.topic, out.key.encode(), value))
+                self.metrics.records_out.labels(self.worker, out.topic.name).inc()
+            if self.observe is not None:
+                self.observe(env, outputs)
+        self.metrics.batch_records.labels(self.worker).observe(len(messages))
+        await self.settle(pending)
+        elapsed = time.perf_counter() - started
+        self.metrics.batch_seconds.labels(self.worker).observe(elapsed)
+
+    def apply(self, env: Envelope[Any], now: datetime) -> Sequence[Output]:
+        if self.table is None:
+            _, outputs = self.stage.apply(None, env, now)
+            return outputs
+        assert self.codec is not None
+        key = self.stage.state_key(env)
+        raw = self.table.get(key)
+        state = None if raw is None else self.codec.loads(raw)
+        new, outputs = self.stage.apply(state, env, now)
+        self.store(key, state, new)
+        return outputs
+
+    def store(self, key: str, old: Any, new: Any) -> None:
+        assert self.codec is not None
+        if new is None:
+            if old is not None:
+                del self.table[key]
+        elif new != old:
+            self.table[key] = self.codec.dumps(new)
+
+    async def sweep(self) -> None:
+        """Fire the stage's timers for every key this instance holds."""
+        if self.table is None or self.codec is None:
+            return
+        now = self.clock()
+        pending: list[Awaitable[Any]] = []
+        for key, raw in list(self.table.items()):
+            state = self.codec.loads(raw)
+            new, outputs = self.stage.due(state, now)
+            self.store(key, state, new)
+            for out in outputs:
+                pending.append(await self.outbox.send(out.topic, out.key.encode(), encode(out.event)))
+                self.metrics.records_out.labels(self.worker, out.topic.name).inc()
+        await asyncio.gather(*pending)
+        self.metrics.table_entries.labels(self.worker, self.binding.table or "-").set(len(self.table))
+
+    async def settle(self, pending: Pending) -> None:
+        """Wait for every send of the batch; dead-letter the input of any that failed."""
+        if not pending.sends:
+            return
+        results = await asyncio.gather(*(fut for _, fut in pending.sends), return_exceptions=True)
+        retry = Pending()
+        failed_inputs: set[int] = set()
+        for (msg, _), result in zip(pending.sends, results):
+            if isinstance(result, BaseException) and id(msg) not in failed_inputs:
+                failed_inputs.add(id(msg))
+                retry.add(msg, await self.dead_letters.failed(msg, result, kind="delivery_failed"))
+        if retry.sends:
+            again = await asyncio.gather(*(fut for _, fut in retry.sends), return_exceptions=True)
+            for (msg, _), result in zip(retry.sends, again):
+                if isinstance(result, BaseException):
+                    raise DeliveryFailed(f"{msg.topic}[{msg.partition}]@{msg.offset}: neither the outputs nor"
+                                         f" the dead letter reached the broker: {result!r}") from result
+
+
+def batches(stream: Any, settings: Settings) -> Any:
+    """The stream in batches of raw records; faust acknowledges a batch after the loop body."""
+    return stream.take_events(settings.batch_max_records, within=settings.batch_max_wait_ms / 1000)
+
+
+def _messages(events: Iterable[Any]) -> list[Any]:
+    return [e.message for e in events]
+
+
+@dataclass
+class BuiltWorker:
+    """A worker's faust app with what tests, the launcher and the health endpoint need."""
+
+    app: faust.App
+    name: str
+    metrics: RuntimeMetrics
+    runner: StageRunner
+    agents: dict[str, Any]
+    inputs: frozenset[str] = frozenset()
+
+    def readiness(self) -> tuple[bool, str]:
+        """Ready once the worker has partitions and its tables are recovered."""
+        app = self.app
+        if not app.tables.recovery.completed.is_set() or app.in_recovery:
+            return False, "recovering tables"
+        if app.rebalancing:
+            return False, "rebalancing"
+        assigned = [tp for tp in app.consumer.assignment() if tp.topic in self.inputs]
+        if not assigned:
+            return False, "no partitions assigned"
+        return True, f"{len(assigned)} partitions"
+
+
+def build_worker(name: str, app_id: str, binding: Binding, settings: Settings, *,
+                 metrics: RuntimeMetrics, observe: Observer | None = None, clock: Clock = utcnow,
+                 outbox: Outbox | None = None) -> BuiltWorker:
+    """The faust app of one stage: agents that feed it in batches, its table, its timers."""
+    app = make_app(app_id, settings)
+    outbox = outbox or FaustOutbox(app)
+    stage = binding.stage
+    table = None
+    if binding.table is not None:
+        table = app.Table(binding.table, default=None, partitions=binding.stream_topic.partitions,
+                          key_type=str, value_type=bytes)
+    runner = StageRunner(binding, table=table, outbox=outbox,
+                         dead_letters=DeadLetterSink(outbox, stage.name, metrics, clock),
+                         metrics=metrics, clock=clock, observe=observe)
+    agents: dict[str, Any] = {}
+
+    if binding.repartition is not None:
+        async def rekey(stream: Any) -> None:
+            async for events in batches(stream, settings):
+                await runner.forward_batch(_messages(events))
+
+        agents["rekey"] = app.agent(raw_topic(app, *binding.inputs), name=f"{stage.name}-rekey")(rekey)
+
+    async def process(stream: Any) -> None:
+        async for events in batches(stream, settings):
+            await runner.process_batch(_messages(events))
+
+    agents["process"] = app.agent(raw_topic(app, binding.stream_topic), name=stage.name)(process)
+
+    if table is not None and stage.timer_interval:
+        app.timer(interval=stage.timer_interval, name=f"{stage.name}-timers")(runner.sweep)
+    inputs = frozenset(t.name for t in (*binding.inputs, binding.stream_topic))
+    return BuiltWorker(app=app, name=name, metrics=metrics, runner=runner, agents=agents, inputs=inputs)
+
+
+def create_worker(entry: WorkerEntry, settings: Settings, *, clock: Clock = utcnow,
+                  registry: CollectorRegistry | None = None, outbox: Outbox | None = None,
+                  binding: Binding | None = None) -> BuiltWorker:
+    """Build a registered worker: its module's binding and domain metrics on the generic runtime."""
+    module = entry.load()
+    metrics = RuntimeMetrics(entry.name, registry)
+    domain = module.DomainMetrics(metrics.registry)
+    return build_worker(entry.name, entry.app_id, binding or module.binding(settings), settings,
+                        metrics=metrics, observe=domain.observe, clock=clock, outbox=outbox)
+
+
+def run_worker(entry: WorkerEntry, settings: Settings, loglevel: str | None = None) -> int:
+    """Serve metrics and health, then run the worker until it is stopped."""
+    built = create_worker(entry, settings)
+    port = settings.metrics_port or entry.metrics_port
+    serve(built.metrics.registry, settings.metrics_host, port, built.readiness)
+    log.info("worker %s: metrics and health on http://%s:%d/ (metrics, healthz, readyz)",
+             entry.name, settings.metrics_host, port)
     worker = faust.Worker(built.app, loglevel=(loglevel or settings.log_level).upper(), quiet=True)
     worker.execute_from_commandline()
     return 0

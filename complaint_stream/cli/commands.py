@@ -11,8 +11,6 @@ from typing import Any, TextIO
 from complaint_stream.domain.privacy import mask_msisdn
 from complaint_stream.settings import Settings
 
-WORKERS = ("intake", "classify")
-
 
 class CommandError(RuntimeError):
     """A command failed in a way the user can act on."""
@@ -219,9 +217,20 @@ def schema_export(args: argparse.Namespace) -> int:
 # -- workers, classifier, run: see later sections --------------------------------------
 
 def worker(args: argparse.Namespace) -> int:
-    from complaint_stream.workers import launch
+    from complaint_stream.workers.registry import get
+    from complaint_stream.workers.runtime import run_worker
 
-    return launch(args.name, args.settings, loglevel=args.loglevel)
+    return run_worker(get(args.name), args.settings, loglevel=args.loglevel)
+
+
+def replay(args: argparse.Namespace) -> int:
+    from complaint_stream.cli.replay_cmd import ReplayError, run_replay
+
+    try:
+        with _open_input(args.file) as fh:
+            return run_replay(args.stage, fh, args.settings, until=args.until, policy_files=args.policy)
+    except ReplayError as exc:
+        raise CommandError(str(exc)) from exc
 
 
 def classify(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 
 from complaint_stream.cli import commands
 from complaint_stream.settings import SettingsError, load_settings
+from complaint_stream.workers.registry import WORKERS
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -65,8 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("directory")
 
     wrk = _add(sub, "worker", commands.worker, "run one stream worker (its own consumer group)")
-    wrk.add_argument("name", choices=commands.WORKERS, help="which worker")
+    wrk.add_argument("name", choices=list(WORKERS), help="; ".join(f"{w.name}: {w.description}"
+                                                             for w in WORKERS.values()))
     wrk.add_argument("--loglevel", default=None, help="log level (default: COMPLAINTS_LOG_LEVEL)")
+
+    rep = _add(sub, "replay", commands.replay, "run recorded events through a stage's pure code, no broker",
+               "Feed JSON lines of CloudEvents (as `consume --json` prints them) through a stage in event"
+               " time and print its output events as JSON lines; a summary goes to stderr.")
+    rep.add_argument("stage", choices=list(WORKERS), help="which stage")
+    rep.add_argument("file", help="a JSON-lines file, or - for standard input")
+    rep.add_argument("--until", default=None, metavar="TIME",
+                     help="ISO 8601 time up to which the stage's timers fire after the last event")
+    rep.add_argument("--policy", action="append", default=[], metavar="FILE",
+                     help="TOML file of settings (the keys of complaints.toml) to replay with; repeatable")
 
     cls = _add(sub, "classify", commands.classify, "classify JSON lines (text, channel) from a file or stdin")
     cls.add_argument("file", nargs="?", default="-", help="a JSON-lines file, or - for standard input (default)")

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
 import time
 import urllib.request
@@ -13,9 +10,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
-from complaint_stream.settings import Settings, to_environ
+from complaint_stream.settings import Settings
 
-WORKER_NAMES = ("intake", "classify")
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "complaints.jsonl"
 
 
@@ -45,36 +41,6 @@ def retime(lines: Iterable[str], now: datetime, run_tag: str) -> list[str]:
     return out
 
 
-def _start_workers(settings: Settings, log_dir: Path) -> list[tuple[str, subprocess.Popen, Path]]:
-    log_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **to_environ(settings)}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(EXAMPLES.parents[1]), env.get("PYTHONPATH")]))
-    procs = []
-    for port, name in enumerate(WORKER_NAMES, start=9401):
-        log = log_dir / f"worker-{name}.log"
-        wenv = {**env, "COMPLAINTS_METRICS_PORT": str(settings.metrics_port + WORKER_NAMES.index(name))
-                if settings.metrics_port else str(port)}
-        with open(log, "ab") as fh:
-            proc = subprocess.Popen([sys.executable, "-m", "complaint_stream.cli.main", "worker", name],
-                                    stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT, env=wenv)
-        procs.append((name, proc, log))
-        print(f"started worker {name} (pid {proc.pid}), metrics http://127.0.0.1:{wenv['COMPLAINTS_METRICS_PORT']}"
-              f"/metrics, log {log}")
-    return procs
-
-
-def _stop_workers(procs) -> None:
-    for _name, proc, _log in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for name, proc, _log in procs:
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        print(f"stopped worker {name}")
-
-
 def _metric(port: int, name: str) -> float:
     try:
         body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
@@ -97,8 +63,20 @@ def run_pipeline(settings: Settings, *, example_file: str | None, show: int, kee
     print(f"topics: {len(created)} created, {len(present)} present")
 
     marks = {t.name: sum(1 for _ in read_topic(settings, t, idle_timeout=1.0)) for t in (CLASSIFIED, DEAD_LETTERS)}
-    procs = _start_workers(settings, Path(settings.state_dir) / "logs")
+    from complaint_stream.workers.launcher import WorkerFailed, start_workers, stop_workers, wait_ready
+    from complaint_stream.workers.registry import WORKERS
+
+    ports = {name: settings.metrics_port + i for i, name in enumerate(WORKERS)} if settings.metrics_port else None
+    procs = start_workers(settings, WORKERS, Path(settings.state_dir) / "logs", ports=ports)
     try:
+        for w in procs:
+            print(f"started worker {w.name} (pid {w.proc.pid}), metrics and health {w.url}/, log {w.log}")
+        try:
+            wait_ready(procs)
+        except WorkerFailed as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+        print("workers ready")
         now = datetime.now(timezone.utc)
         source = Path(example_file) if example_file else EXAMPLES
         lines = retime(source.read_text(encoding="utf-8").splitlines(), now, now.strftime("r%H%M%S"))
@@ -120,7 +98,7 @@ def run_pipeline(settings: Settings, *, example_file: str | None, show: int, kee
         while time.monotonic() < deadline and len(classified) < len(expected):
             recs = list(read_topic(settings, CLASSIFIED, idle_timeout=1.5))[marks[CLASSIFIED.name]:]
             classified = [r.envelope.data for r in recs if r.envelope is not None]
-            if any(p.poll() is not None for _n, p, _l in procs):
+            if any(w.proc.poll() is not None for w in procs):
                 print("a worker exited; see its log", file=sys.stderr)
                 return 1
         _print_classified(classified, show)
@@ -129,17 +107,18 @@ def run_pipeline(settings: Settings, *, example_file: str | None, show: int, kee
         for rec in letters[:show]:
             dl = rec.envelope.data
             print(f"  [{dl.stage}] {dl.error.type}: {dl.error.message[:110]}")
-        dups = _metric(settings.metrics_port or 9401, "complaints_intake_duplicates_total")
+        dups = _metric(procs[0].port, "complaints_intake_duplicates_total")
         print(f"\nsummary: lines {len(lines)}, rejected {summary.rejected_count}, sent {summary.sent},"
               f" duplicates at intake {dups:.0f}, classified {len(classified)} of {len(expected)} expected")
         ok = len(classified) >= len(expected)
         if keep_running:
             print("\nworkers keep running; publish more with `complaints publish FILE`. Ctrl-C stops them.")
-            while all(p.poll() is None for _n, p, _l in procs):
+            while all(w.proc.poll() is None for w in procs):
                 time.sleep(1)
         return 0 if ok else 1
     finally:
-        _stop_workers(procs)
+        stop_workers(procs)
+        print("workers stopped")
 
 
 def _print_classified(items, show: int) -> None:

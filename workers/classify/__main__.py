@@ -1,8 +1,9 @@
-"""``python -m complaint_stream.workers.classify``: run the classification worker."""
+"""``python -m complaint_stream.workers.classify``: run the classify worker."""
 
 import sys
 
 from complaint_stream.settings import load_settings
-from complaint_stream.workers import launch
+from complaint_stream.workers.registry import WORKERS
+from complaint_stream.workers.runtime import run_worker
 
-sys.exit(launch("classify", load_settings()))
+sys.exit(run_worker(WORKERS["classify"], load_settings()))

@@ -1,1 +1,48 @@
-"""Intake worker: validate, normalise, de-duplicate and register complaints (受理)."""
+"""Intake worker (受理): submissions in; received complaints and dead letters out.
+
+State ``intake-seen``: ``<channel>:<channel_ref>`` -> the complaint id it became and
+when, co-partitioned with the submissions topic (same key, same partition count).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Sequence
+
+from prometheus_client import CollectorRegistry, Counter
+
+from complaint_stream.domain.intake import IntakePolicy
+from complaint_stream.domain.stage import Output
+from complaint_stream.domain.stages import IntakeStage
+from complaint_stream.schemas import Channel, Envelope
+from complaint_stream.settings import Settings
+from complaint_stream.topics import SUBMISSIONS
+from complaint_stream.workers.metrics import PREFIX
+from complaint_stream.workers.wiring import Binding
+
+
+def binding(settings: Settings) -> Binding:
+    secret = settings.customer_key_secret
+    policy = IntakePolicy(dedup_window=timedelta(days=settings.dedup_window_days),
+                          customer_key_secret=getattr(secret, "get_secret_value", lambda: secret)())
+    stage = IntakeStage(policy, max_text_chars=settings.max_text_chars,
+                        max_future=timedelta(minutes=settings.max_future_skew_minutes),
+                        max_age=timedelta(days=settings.max_age_days))
+    return Binding(stage, inputs=(SUBMISSIONS,), table="intake-seen")
+
+
+class DomainMetrics:
+    """Accepted complaints and recognised retries, by channel."""
+
+    def __init__(self, registry: CollectorRegistry):
+        self.accepted = Counter(f"{PREFIX}_intake_accepted_total", "New complaints accepted at intake.",
+                                ["channel"], registry=registry)
+        self.duplicates = Counter(f"{PREFIX}_intake_duplicates_total",
+                                  "Submissions recognised as a retry of an earlier one (same channel + reference).",
+                                  ["channel"], registry=registry)
+        for channel in Channel:
+            self.accepted.labels(channel.value)
+            self.duplicates.labels(channel.value)
+
+    def observe(self, event: Envelope[Any], outputs: Sequence[Output]) -> None:
+        (self.accepted if outputs else self.duplicates).labels(event.data.channel.value).inc()

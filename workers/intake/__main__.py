@@ -3,6 +3,7 @@
 import sys
 
 from complaint_stream.settings import load_settings
-from complaint_stream.workers import launch
+from complaint_stream.workers.registry import WORKERS
+from complaint_stream.workers.runtime import run_worker
 
-sys.exit(launch("intake", load_settings()))
+sys.exit(run_worker(WORKERS["intake"], load_settings()))

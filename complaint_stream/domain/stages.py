@@ -1,0 +1,81 @@
+"""The intake (受理) and classification (分类定级) stages as pure state machines.
+
+Each is a thin adapter from the stage shape (:mod:`complaint_stream.domain.stage`)
+to the decisions in :mod:`~complaint_stream.domain.intake` and
+:mod:`~complaint_stream.domain.triage`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Sequence
+
+from complaint_stream.domain.intake import Accepted, IntakePolicy, SeenSubmission, accept_submission, expired
+from complaint_stream.domain.priority import PriorityRules
+from complaint_stream.domain.repeats import History
+from complaint_stream.domain.stage import Output, StageBase
+from complaint_stream.domain.triage import ClassifierLike, TriagePolicy, complaint_closed, triage
+from complaint_stream.schemas import ChannelSubmission, ComplaintReceived, ComplaintResolved, Envelope
+from complaint_stream.topics import CLASSIFIED, RECEIVED
+
+
+class IntakeStage(StageBase[SeenSubmission]):
+    """Submission in; a received complaint out, unless it is a retry of one accepted within the window.
+
+    State per ``<channel>:<channel_ref>``: the complaint id it became and when.
+    """
+
+    name = "intake"
+    consumes = (ChannelSubmission,)
+    state_type = SeenSubmission
+    timer_interval = 3600.0
+
+    def __init__(self, policy: IntakePolicy, *, max_text_chars: int, max_future: timedelta, max_age: timedelta):
+        self.policy = policy
+        self._limits = {"max_text_chars": max_text_chars, "max_future": max_future, "max_age": max_age}
+
+    def state_key(self, event: Envelope[Any]) -> str:
+        return str(event.data.dedup_key)
+
+    def decode_context(self, now: datetime) -> dict[str, Any]:
+        return {"now": now, **self._limits}
+
+    def apply(self, state: SeenSubmission | None, event: Envelope[Any],
+              now: datetime) -> tuple[SeenSubmission | None, Sequence[Output]]:
+        decision = accept_submission(event, state, now, self.policy)
+        if isinstance(decision, Accepted):
+            return decision.seen, (Output(RECEIVED, decision.seen.complaint_id, decision.event),)
+        return state, ()
+
+    def due(self, state: SeenSubmission, now: datetime) -> tuple[SeenSubmission | None, Sequence[Output]]:
+        """Forget a channel reference once it is outside the de-duplication window."""
+        return (None if expired(state, now, self.policy) else state), ()
+
+
+class ClassifyStage(StageBase[History]):
+    """Received complaint in; classified complaint out. Closings update the history.
+
+    State per customer key: the customer's recent complaints, open or closed
+    (what makes a new one a repeat, 重复投诉).
+    """
+
+    name = "classify"
+    consumes = (ComplaintReceived, ComplaintResolved)
+    state_type = History
+
+    def __init__(self, classifier: ClassifierLike, priority_rules: PriorityRules, policy: TriagePolicy):
+        self.classifier = classifier
+        self.priority_rules = priority_rules
+        self.policy = policy
+
+    def state_key(self, event: Envelope[Any]) -> str:
+        return str(event.data.customer_key)
+
+    def apply(self, state: History | None, event: Envelope[Any],
+              now: datetime) -> tuple[History | None, Sequence[Output]]:
+        data = event.data
+        history: History = state or ()
+        if isinstance(data, ComplaintReceived):
+            result = triage(data, history, self.classifier, self.priority_rules, self.policy, now)
+            return result.history, (Output(CLASSIFIED, data.complaint_id, result.event),)
+        return complaint_closed(history, data, now, self.policy) or None, ()

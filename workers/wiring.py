@@ -1,0 +1,47 @@
+"""What a worker declares about itself, without faust: its stage's wiring and the state codec.
+
+Kept apart from the runtime so that ``complaints replay`` and the registry
+load a stage without importing faust.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pydantic import TypeAdapter
+
+from complaint_stream.domain.stage import Stage
+from complaint_stream.topics import TopicSpec
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True)
+class Binding:
+    """How one stage is fed: its input topics, the table that keeps its state, and, when the
+    inputs are not keyed by the stage's state key, the internal topic that re-keys them first
+    (so the table is co-partitioned with the stream that reads and updates it)."""
+
+    stage: Stage[Any]
+    inputs: tuple[TopicSpec, ...]
+    table: str | None = None
+    repartition: TopicSpec | None = None
+
+    @property
+    def stream_topic(self) -> TopicSpec:
+        return self.repartition or self.inputs[0]
+
+
+class StateCodec(Generic[S]):
+    """A stage's state as bytes in the table and its changelog: one pydantic ``TypeAdapter``
+    over the domain type (dataclasses, tuples, datetimes), instead of JSON written per table."""
+
+    def __init__(self, state_type: Any):
+        self._adapter: TypeAdapter[S] = TypeAdapter(state_type)
+
+    def dumps(self, state: S) -> bytes:
+        return self._adapter.dump_json(state)
+
+    def loads(self, raw: bytes) -> S:
+        return self._adapter.validate_json(raw)
