@@ -347,8 +347,10 @@ def build_worker(name: str, app_id: str, binding: Binding, settings: Settings, *
     stage = binding.stage
     table = None
     if binding.table is not None:
+        # use_partitioner: the changelog partition of a key is the producer's partition for it, as on
+        # the stream topic (keyed by the state key), so timers may change the table outside a stream.
         table = app.Table(binding.table, default=None, partitions=binding.stream_topic.partitions,
-                          key_type=str, value_type=bytes)
+                          key_type=str, value_type=bytes, use_partitioner=True)
     runner = StageRunner(binding, table=table, outbox=outbox,
                          dead_letters=DeadLetterSink(outbox, stage.name, metrics, clock),
                          metrics=metrics, clock=clock, observe=observe)
