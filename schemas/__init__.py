@@ -1,23 +1,48 @@
 """Event schemas: pydantic v2 models, the CloudEvents envelope and the codec.
 
-Import models from here: ``from schemas import ChannelSubmission, Envelope, wrap``.
+Import models from here: ``from complaint_stream.schemas import ChannelSubmission, Envelope, wrap``.
 """
 
 from complaint_stream.schemas.base import (
+    COMPLAINT_ID_PATTERN,
+    DERIVED_COMPLAINT_ID_PATTERN,
+    REGISTRY,
+    SEVERITY_OF_PRIORITY,
     Category,
     Channel,
+    ComplaintEvent,
+    ComplaintId,
     CustomerTier,
+    DuplicateEventType,
     EventModel,
     Payload,
     Priority,
     RiskFlag,
-    SEVERITY_OF_PRIORITY,
     Severity,
     TicketStatus,
 )
-from complaint_stream.schemas.codec import PAYLOADS, REGISTRY, DecodeError, dead_letter, decode, encode
-from complaint_stream.schemas.deadletter import DeadLetter, DeadLetterError, FieldError
-from complaint_stream.schemas.envelope import CONTENT_TYPE, Envelope, envelope_type, wrap
+from complaint_stream.schemas.codec import (
+    PAYLOADS,
+    DecodeError,
+    Decoder,
+    dead_letter,
+    decode,
+    decoder_for,
+    encode,
+    field_errors,
+)
+from complaint_stream.schemas.deadletter import (
+    DeadLetter,
+    DeadLetterError,
+    DeadLetterKind,
+    FieldError,
+)
+from complaint_stream.schemas.envelope import (
+    CONTENT_TYPE,
+    Envelope,
+    envelope_type,
+    wrap,
+)
 from complaint_stream.schemas.events import (
     AddNote,
     ChangePriority,
@@ -27,6 +52,7 @@ from complaint_stream.schemas.events import (
     ComplaintReceived,
     ComplaintResolved,
     ComplaintStatusChanged,
+    CustomerKey,
     HotSpotDetected,
     Note,
     ReassignComplaint,
@@ -34,6 +60,22 @@ from complaint_stream.schemas.events import (
     StatisticsUpdated,
     StatusChange,
 )
-from complaint_stream.schemas.submission import Attachment, ChannelSubmission, Customer, Limits, Region
+from complaint_stream.schemas.submission import (
+    Attachment,
+    ChannelSubmission,
+    Customer,
+    Limits,
+    Region,
+)
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+__all__ = [
+    "COMPLAINT_ID_PATTERN", "CONTENT_TYPE", "DERIVED_COMPLAINT_ID_PATTERN", "PAYLOADS", "REGISTRY",
+    "SEVERITY_OF_PRIORITY",
+    "AddNote", "Attachment", "Category", "ChangePriority", "Channel", "ChannelSubmission", "ComplaintAssigned",
+    "ComplaintClassified", "ComplaintEscalated", "ComplaintEvent", "ComplaintId", "ComplaintReceived",
+    "ComplaintResolved", "ComplaintStatusChanged", "Customer", "CustomerKey", "CustomerTier", "DeadLetter",
+    "DeadLetterError", "DeadLetterKind", "DecodeError", "Decoder", "DuplicateEventType", "Envelope", "EventModel",
+    "FieldError", "HotSpotDetected", "Limits", "Note", "Payload", "Priority", "ReassignComplaint", "Region",
+    "RiskFlag", "Severity", "SlaEvent", "StatisticsUpdated", "StatusChange", "TicketStatus",
+    "dead_letter", "decode", "decoder_for", "encode", "envelope_type", "field_errors", "wrap",
+]

@@ -1,16 +1,16 @@
-"""Base class and shared vocabulary of every event model.
+"""Base classes and shared vocabulary of every event model.
 
-Models are pydantic v2, frozen and ``extra="forbid"``. They also work as a
-faust value type: faust calls ``from_data`` to build a value from decoded JSON
-and its JSON encoder calls ``__json__`` to serialise one.
+Models are pydantic v2, frozen and ``extra="forbid"``. Every :class:`Payload`
+subclass that sets ``event_type`` registers itself in :data:`REGISTRY` when it
+is defined; two payloads with one event type are an error at import time.
 """
 
 from __future__ import annotations
 
 import enum
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class EventModel(BaseModel):
@@ -19,25 +19,59 @@ class EventModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False,
                               use_enum_values=False, ser_json_timedelta="float")
 
-    # -- faust value-type protocol -------------------------------------------------
-    @classmethod
-    def from_data(cls, data: Any, *, preferred_type: Any = None) -> "EventModel":
-        """Build the model from faust's decoded payload (dict, bytes or str)."""
-        if isinstance(data, (bytes, bytearray, str)):
-            return cls.model_validate_json(data)
-        return cls.model_validate(data)
-
-    def __json__(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_none=False)
-
     def to_json_bytes(self) -> bytes:
         return self.model_dump_json().encode("utf-8")
 
 
+class DuplicateEventType(TypeError):
+    """Two payload classes declare the same ``event_type``."""
+
+
+#: event type -> payload class, filled by :meth:`Payload.__pydantic_init_subclass__` in definition order.
+REGISTRY: dict[str, type[Payload]] = {}
+
+
 class Payload(EventModel):
-    """The ``data`` of one CloudEvent. Subclasses set ``event_type``."""
+    """The ``data`` of one CloudEvent. Concrete subclasses set ``event_type`` and so register themselves."""
 
     event_type: ClassVar[str] = ""
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        etype = cls.__dict__.get("event_type")
+        if not etype:
+            return  # an abstract base such as ComplaintEvent
+        if not isinstance(etype, str):
+            raise TypeError(f"{cls.__qualname__}.event_type must be a string, not {etype!r}")
+        known = REGISTRY.get(etype)
+        if known is not None and (known.__module__, known.__qualname__) != (cls.__module__, cls.__qualname__):
+            raise DuplicateEventType(
+                f"event type {etype!r} of {cls.__module__}.{cls.__qualname__} is already declared by"
+                f" {known.__module__}.{known.__qualname__}"
+            )
+        REGISTRY[etype] = cls  # a re-import of the same class replaces itself
+
+
+#: Pattern of every complaint id: derived ones (``CMP<yyyymmdd>-<12 base32>``, see
+#: :data:`DERIVED_COMPLAINT_ID_PATTERN`) and the ones a channel system allocates itself.
+COMPLAINT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"
+COMPLAINT_ID_MIN_LENGTH = 3
+COMPLAINT_ID_MAX_LENGTH = 64
+#: The ids intake derives when the channel gave none (``complaint_stream.domain.intake.complaint_id_for``).
+DERIVED_COMPLAINT_ID_PATTERN = r"^CMP[0-9]{8}-[A-Z2-7]{12}$"
+
+ComplaintId = Annotated[str, Field(
+    min_length=COMPLAINT_ID_MIN_LENGTH, max_length=COMPLAINT_ID_MAX_LENGTH, pattern=COMPLAINT_ID_PATTERN,
+    description="Complaint id: CMP<yyyymmdd>-<12 base32 chars> when intake derived it, or the channel's own"
+                " (3-64 characters: letters, digits, '.', '_', '-'; starting with a letter or digit).",
+)]
+
+
+class ComplaintEvent(Payload):
+    """Base of every event and command about one complaint: it carries the complaint's id (the record key)."""
+
+    complaint_id: ComplaintId
 
 
 class Channel(str, enum.Enum):
@@ -75,10 +109,6 @@ class TicketStatus(str, enum.Enum):
     REJECTED = "rejected"
     CANCELLED = "cancelled"
 
-    @property
-    def is_terminal(self) -> bool:
-        return self in (TicketStatus.CLOSED, TicketStatus.REJECTED, TicketStatus.CANCELLED)
-
 
 class Priority(str, enum.Enum):
     """Handling priority, P1 most urgent."""
@@ -98,7 +128,7 @@ class Severity(str, enum.Enum):
     LOW = "low"
 
 
-SEVERITY_OF_PRIORITY = {
+SEVERITY_OF_PRIORITY: dict[Priority, Severity] = {
     Priority.P1: Severity.CRITICAL,
     Priority.P2: Severity.MAJOR,
     Priority.P3: Severity.MINOR,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import enum
 from datetime import datetime
 from typing import ClassVar
 
@@ -18,8 +19,20 @@ class FieldError(EventModel):
     msg: str
 
 
+class DeadLetterKind(enum.StrEnum):
+    """Why a record was dead-lettered. A ``StrEnum``: members equal, format and print as their value."""
+
+    EMPTY_RECORD = "empty_record"                    # no value (a tombstone)
+    INVALID_ENCODING = "invalid_encoding"            # the value is not UTF-8
+    INVALID_JSON = "invalid_json"                    # the value is not JSON
+    SCHEMA_VIOLATION = "schema_violation"            # JSON, but not a valid envelope of an accepted type
+    UNEXPECTED_EVENT_TYPE = "unexpected_event_type"  # a valid event of a type this stage does not accept
+    PROCESSING_ERROR = "processing_error"            # the stage raised while handling it
+    DELIVERY_FAILED = "delivery_failed"              # what the stage emitted could not be written
+
+
 class DeadLetterError(EventModel):
-    type: str = Field(description="Machine-readable kind: invalid_json, schema_violation, unknown_event_type, processing_error ...")
+    type: DeadLetterKind = Field(description="Machine-readable kind of failure.")
     message: str
     fields: tuple[FieldError, ...] = ()
 

@@ -15,6 +15,8 @@ from pydantic import Field
 from complaint_stream.schemas.base import (
     Category,
     Channel,
+    ComplaintEvent,
+    ComplaintId,
     CustomerTier,
     EventModel,
     Payload,
@@ -44,12 +46,11 @@ class StatusChange(EventModel):
     reason: str = ""
 
 
-class ComplaintReceived(Payload):
+class ComplaintReceived(ComplaintEvent):
     """A validated, normalised, de-duplicated complaint with its id (受理登记)."""
 
     event_type: ClassVar[str] = "org.complaintstream.complaint.received.v1"
 
-    complaint_id: str
     ticket_type: Literal["complaint"] = "complaint"
     status: TicketStatus = TicketStatus.ACKNOWLEDGED
     channel: Channel
@@ -64,12 +65,11 @@ class ComplaintReceived(Payload):
     attachments: tuple[Attachment, ...] = ()
 
 
-class ComplaintClassified(Payload):
+class ComplaintClassified(ComplaintEvent):
     """Category, risk, repeat and priority decided for one complaint (分类定级)."""
 
     event_type: ClassVar[str] = "org.complaintstream.complaint.classified.v1"
 
-    complaint_id: str
     customer_key: CustomerKey
     channel: Channel
     region: Region
@@ -79,7 +79,7 @@ class ComplaintClassified(Payload):
     confidence: float = Field(ge=0.0, le=1.0)
     explanation: tuple[str, ...] = ()
     risk_flags: tuple[RiskFlag, ...] = ()
-    repeat_of: str | None = Field(default=None, description="Earlier complaint this one repeats (重复投诉).")
+    repeat_of: ComplaintId | None = Field(default=None, description="Earlier complaint this one repeats (重复投诉).")
     priority: Priority
     severity: Severity
     priority_reasons: tuple[str, ...] = ()
@@ -91,12 +91,11 @@ class ComplaintClassified(Payload):
         return bool(self.risk_flags)
 
 
-class ComplaintAssigned(Payload):
+class ComplaintAssigned(ComplaintEvent):
     """The complaint was given to a team and optionally an agent (派单)."""
 
     event_type: ClassVar[str] = "org.complaintstream.complaint.assigned.v1"
 
-    complaint_id: str
     team: str
     agent_id: str | None = None
     priority: Priority
@@ -106,12 +105,11 @@ class ComplaintAssigned(Payload):
     reason: str = ""
 
 
-class ComplaintStatusChanged(Payload):
+class ComplaintStatusChanged(ComplaintEvent):
     """A status update from an agent or the CRM (处理进展)."""
 
     event_type: ClassVar[str] = "org.complaintstream.complaint.status-changed.v1"
 
-    complaint_id: str
     status: TicketStatus
     changed_at: datetime
     actor: str = Field(min_length=1, max_length=64)
@@ -119,14 +117,11 @@ class ComplaintStatusChanged(Payload):
     resolution: str = ""
 
 
-
-
-class SlaEvent(Payload):
+class SlaEvent(ComplaintEvent):
     """An SLA clock crossed a threshold: at risk, breached, or met (时限预警/超时)."""
 
     event_type: ClassVar[str] = "org.complaintstream.complaint.sla.v1"
 
-    complaint_id: str
     kind: Literal["at_risk", "breached", "met"]
     deadline: Literal["response", "resolution"]
     due_at: datetime
@@ -134,12 +129,11 @@ class SlaEvent(Payload):
     priority: Priority
 
 
-class ComplaintEscalated(Payload):
+class ComplaintEscalated(ComplaintEvent):
     """The complaint moved up the escalation ladder (升级)."""
 
     event_type: ClassVar[str] = "org.complaintstream.complaint.escalated.v1"
 
-    complaint_id: str
     level: int = Field(ge=1, le=5)
     reason: str
     escalated_to: str
@@ -147,12 +141,11 @@ class ComplaintEscalated(Payload):
     priority: Priority
 
 
-class ComplaintResolved(Payload):
+class ComplaintResolved(ComplaintEvent):
     """Final outcome for downstream systems: CRM, billing refunds, notifications (办结)."""
 
     event_type: ClassVar[str] = "org.complaintstream.complaint.resolved.v1"
 
-    complaint_id: str
     customer_key: CustomerKey
     status: Literal[TicketStatus.RESOLVED, TicketStatus.CLOSED, TicketStatus.REJECTED, TicketStatus.CANCELLED]
     category: Category
@@ -191,33 +184,30 @@ class HotSpotDetected(Payload):
     detected_at: datetime
 
 
-class ReassignComplaint(Payload):
+class ReassignComplaint(ComplaintEvent):
     """Manual command: move a complaint to another team or agent (改派)."""
 
     event_type: ClassVar[str] = "org.complaintstream.command.reassign.v1"
 
-    complaint_id: str
     team: str
     agent_id: str | None = None
     requested_by: str
     reason: str = ""
 
 
-class ChangePriority(Payload):
+class ChangePriority(ComplaintEvent):
     """Manual command: set a complaint's priority (调整优先级)."""
 
     event_type: ClassVar[str] = "org.complaintstream.command.change-priority.v1"
 
-    complaint_id: str
     priority: Priority
     requested_by: str
     reason: str = ""
 
 
-class AddNote(Payload):
+class AddNote(ComplaintEvent):
     """Manual command: attach a note to a complaint (备注)."""
 
     event_type: ClassVar[str] = "org.complaintstream.command.add-note.v1"
 
-    complaint_id: str
     note: Note

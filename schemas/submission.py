@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import Annotated, ClassVar, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AnyUrl, Field, ValidationInfo, field_validator
 
+from complaint_stream.schemas.base import (
+    Channel,
+    ComplaintId,
+    CustomerTier,
+    EventModel,
+    Payload,
+)
 from complaint_stream.schemas.normalise import (
     check_time_window,
     clean_text,
@@ -14,7 +21,6 @@ from complaint_stream.schemas.normalise import (
     normalise_msisdn,
     to_utc,
 )
-from complaint_stream.schemas.base import Channel, CustomerTier, EventModel, Payload
 
 
 class Limits:
@@ -26,13 +32,12 @@ class Limits:
     max_attachments: ClassVar[int] = 10
 
 
-def _ctx(info: ValidationInfo, key: str, default):
+def _ctx(info: ValidationInfo, key: str, default: Any) -> Any:
     ctx = info.context or {}
     return ctx.get(key, default)
 
 
 Ref = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/\-]*$")]
-ComplaintId = Annotated[str, Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")]
 
 
 class Customer(EventModel):
@@ -45,7 +50,7 @@ class Customer(EventModel):
     @classmethod
     def _msisdn(cls, value: object) -> str:
         if not isinstance(value, str):
-            raise ValueError("phone number must be a string")
+            raise ValueError("phone number must be a string")  # noqa: TRY004 - pydantic reports ValueError only
         return normalise_msisdn(value)
 
 
@@ -115,7 +120,7 @@ class ChannelSubmission(Payload):
     @field_validator("occurred_at")
     @classmethod
     def _occurred(cls, value: datetime, info: ValidationInfo) -> datetime:
-        now = _ctx(info, "now", None) or datetime.now(timezone.utc)
+        now = _ctx(info, "now", None) or datetime.now(UTC)
         return check_time_window(
             to_utc(value), now,
             _ctx(info, "max_future", Limits.max_future), _ctx(info, "max_age", Limits.max_age),

@@ -1,27 +1,41 @@
-"""Envelopes, the codec, dead letters and faust compatibility."""
+"""Envelopes, the codec, the fast decoder, the payload registry and dead letters."""
 
 from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import ClassVar
 
 import pytest
+from pydantic import TypeAdapter, ValidationError
 
 from complaint_stream.schemas import (
     PAYLOADS,
+    REGISTRY,
+    Category,
     ChannelSubmission,
+    ComplaintEvent,
+    ComplaintId,
     ComplaintReceived,
+    ComplaintResolved,
     DeadLetter,
+    DeadLetterError,
+    DeadLetterKind,
     DecodeError,
+    DuplicateEventType,
     Envelope,
+    Payload,
+    TicketStatus,
     dead_letter,
     decode,
+    decoder_for,
     encode,
+    envelope_type,
     wrap,
 )
 
-NOW = datetime(2026, 11, 28, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 SUB = {
     "channel": "app", "channel_ref": "APP-1", "text": "Mobile data is very slow",
     "customer": {"msisdn": "+8613912345678", "tier": "standard"},
@@ -93,12 +107,92 @@ def test_a_dead_letter_keeps_the_original_bytes_losslessly():
     assert base64.b64decode(again.original_headers[0][1]) == b"x"
 
 
-def test_models_work_as_faust_value_types():
-    import faust
+# --- the fast decoder ---------------------------------------------------------------------------
 
-    app = faust.App("schema-test", broker="memory://", store="memory://")
-    model = Envelope[ChannelSubmission]
-    env = decode(submission_bytes(), [ChannelSubmission], context={"now": NOW})
-    raw = app.serializers.dumps_value(model, env, serializer="json")
-    back = app.serializers.loads_value(model, raw, serializer="json")
-    assert isinstance(back, model) and back.data.text == env.data.text and back.id == env.id
+def received_bytes(**overrides) -> bytes:
+    sub = ChannelSubmission.model_validate(SUB, context={"now": NOW})
+    received = ComplaintReceived(complaint_id="CMP20261128-ABCDEFGHIJKL", channel=sub.channel,
+                                 channel_ref=sub.channel_ref, text=sub.text, customer=sub.customer,
+                                 customer_key="k" * 32, region=sub.region, occurred_at=sub.occurred_at,
+                                 received_at=NOW)
+    env = wrap(received, source="/workers/intake", subject=received.complaint_id, event_id="r-1", time=NOW)
+    obj = json.loads(encode(env))
+    obj["data"].update(overrides)
+    return json.dumps(obj).encode()
+
+
+def test_a_decoder_is_built_once_per_set_of_types_and_decodes_each_accepted_type():
+    dec = decoder_for([ComplaintReceived, ComplaintResolved])
+    assert decoder_for([ComplaintReceived, ComplaintResolved]) is dec
+    env = dec(received_bytes())
+    assert type(env) is envelope_type(ComplaintReceived) and isinstance(env, Envelope[ComplaintReceived])
+    assert env.data.complaint_id == "CMP20261128-ABCDEFGHIJKL"
+    resolved = ComplaintResolved(complaint_id="CMP20261128-ABCDEFGHIJKL", customer_key="k" * 32,
+                                 status=TicketStatus.CLOSED, category=Category.NETWORK, resolution="fixed",
+                                 resolved_at=NOW)
+    raw = encode(wrap(resolved, source="/crm", subject=resolved.complaint_id, time=NOW))
+    assert dec(raw).data == resolved
+
+
+def test_the_decoder_passes_the_validation_context():
+    dec = decoder_for([ChannelSubmission])
+    with pytest.raises(DecodeError) as info:
+        dec(submission_bytes(), {"now": NOW, "max_text_chars": 5})
+    assert info.value.kind == DeadLetterKind.SCHEMA_VIOLATION and "at most 5" in info.value.message
+
+
+@pytest.mark.parametrize("raw,kind", [
+    (b"not json", "invalid_json"),
+    (b"\xff\xfe\x00", "invalid_encoding"),
+    (b"[1,2]", "schema_violation"),
+    (b'"a string"', "schema_violation"),
+    (None, "empty_record"),
+    (b'{"type": "something.else"}', "unexpected_event_type"),
+    (b'{"no": "type"}', "unexpected_event_type"),
+])
+@pytest.mark.parametrize("types", [[ChannelSubmission], [ComplaintReceived, ComplaintResolved]])
+def test_the_decoder_raises_the_same_kinds_as_decode(raw, kind, types):
+    with pytest.raises(DecodeError) as info:
+        decoder_for(types)(raw)
+    assert info.value.kind == kind and isinstance(info.value.kind, DeadLetterKind)
+
+
+def test_a_schema_violation_names_the_field_path_without_the_union_tag():
+    with pytest.raises(DecodeError) as info:
+        decoder_for([ComplaintReceived, ComplaintResolved])(received_bytes(complaint_id="bad id!"))
+    assert [f.loc for f in info.value.fields] == ["data.complaint_id"]
+
+
+# --- registry, ids and kinds ------------------------------------------------------------------
+
+def test_the_registry_holds_every_payload_class_by_its_event_type():
+    assert REGISTRY == {p.event_type: p for p in PAYLOADS}
+    assert PAYLOADS[0] is ChannelSubmission and DeadLetter in PAYLOADS and len(PAYLOADS) == 14
+    assert not any(issubclass(p, ComplaintEvent) and "event_type" not in vars(p) for p in PAYLOADS)
+
+
+def test_a_second_payload_with_a_known_event_type_is_refused_at_definition():
+    with pytest.raises(DuplicateEventType, match="ComplaintReceived"):
+        class Impostor(Payload):
+            event_type: ClassVar[str] = ComplaintReceived.event_type
+    assert REGISTRY[ComplaintReceived.event_type] is ComplaintReceived
+
+
+def test_every_event_about_one_complaint_carries_a_validated_complaint_id():
+    about_one = {p for p in PAYLOADS if "complaint_id" in p.model_fields and p is not ChannelSubmission}
+    assert about_one == {p for p in PAYLOADS if issubclass(p, ComplaintEvent)}
+    assert len(about_one) == 10
+    for bad in ("", "ab", "-leading-dash", "has space", "x" * 65, "中文"):
+        with pytest.raises(ValidationError):
+            TypeAdapter(ComplaintId).validate_python(bad)
+    for good in ("CMP20261128-ABCDEFGHIJKL", "HL-2026-000123", "a.b_c"):
+        assert TypeAdapter(ComplaintId).validate_python(good) == good
+
+
+def test_dead_letter_kinds_compare_and_print_as_strings():
+    err = DeadLetterError(type="processing_error", message="boom")
+    assert err.type is DeadLetterKind.PROCESSING_ERROR and err.type == "processing_error"
+    assert str(err.type) == "processing_error" and f"{err.type}" == "processing_error"
+    assert json.loads(err.model_dump_json())["type"] == "processing_error"
+    with pytest.raises(ValidationError):
+        DeadLetterError(type="something_else", message="x")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
 
-from complaint_stream.schemas import ChannelSubmission, Channel, CustomerTier
+from complaint_stream.schemas import Channel, ChannelSubmission, CustomerTier
 
-NOW = datetime(2026, 11, 28, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 
 
 def valid(**overrides):
@@ -41,7 +41,7 @@ def test_a_valid_submission_is_normalised():
     assert sub.customer.msisdn == "+8613812345678"
     assert sub.customer.tier is CustomerTier.GOLD
     assert sub.text == "手机 没信号\n请处理"
-    assert sub.occurred_at == datetime(2026, 11, 28, 7, 30, tzinfo=timezone.utc)
+    assert sub.occurred_at == datetime(2026, 11, 28, 7, 30, tzinfo=UTC)
     assert sub.dedup_key == "hotline:HL-1"
 
 
@@ -116,7 +116,7 @@ def test_a_time_more_than_a_year_old_is_rejected():
 
 def test_a_naive_time_is_read_as_china_standard_time():
     sub = parse(valid(occurred_at="2026-11-28 10:00:00"))
-    assert sub.occurred_at == datetime(2026, 11, 28, 2, 0, tzinfo=timezone.utc)
+    assert sub.occurred_at == datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
 
 
 def test_an_unparseable_time_is_rejected():
