@@ -17,7 +17,12 @@ from pydantic import SecretStr
 
 from complaint_stream.domain.normalise import CHINA_TZ
 from complaint_stream.domain.privacy import customer_key
-from complaint_stream.schemas import ChannelSubmission, ComplaintReceived, Envelope, wrap
+from complaint_stream.schemas import (
+    ChannelSubmission,
+    ComplaintReceived,
+    Envelope,
+    wrap,
+)
 
 EVENT_NAMESPACE = uuid.UUID("6f1c3f8e-6d1e-4a55-9d0e-2b8f3b1c7a10")
 
@@ -42,7 +47,7 @@ class SeenSubmission:
         return json.dumps({"complaint_id": self.complaint_id, "first_seen": self.first_seen.isoformat()})
 
     @classmethod
-    def from_json(cls, text: str) -> "SeenSubmission":
+    def from_json(cls, text: str) -> SeenSubmission:
         data = json.loads(text)
         return cls(data["complaint_id"], datetime.fromisoformat(data["first_seen"]))
 

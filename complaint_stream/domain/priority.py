@@ -8,10 +8,10 @@ one step up for a high customer tier (never above P1).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Iterable
 
 LEVELS = ("P1", "P2", "P3", "P4")
 

@@ -3,9 +3,10 @@ open or closed within the window. State is one customer's recent complaints."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Sequence
+from typing import Any
 
 #: Open complaints older than this are assumed lost (no closing event seen) and forgotten.
 MAX_OPEN_AGE = timedelta(days=180)
@@ -27,7 +28,7 @@ class PastComplaint:
                 "closed_at": None if self.closed_at is None else self.closed_at.isoformat()}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "PastComplaint":
+    def from_dict(cls, d: dict[str, Any]) -> PastComplaint:
         closed = d.get("closed_at")
         return cls(d["complaint_id"], d["category"], datetime.fromisoformat(d["opened_at"]),
                    None if closed is None else datetime.fromisoformat(closed))

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from complaint_stream.domain.intake import event_id
-from complaint_stream.domain.priority import PriorityDecision, PriorityRules, decide_priority
-from complaint_stream.domain.repeats import History, PastComplaint, find_repeat, record_closed, record_opened
+from complaint_stream.domain.priority import (
+    PriorityDecision,
+    PriorityRules,
+    decide_priority,
+)
+from complaint_stream.domain.repeats import (
+    History,
+    PastComplaint,
+    find_repeat,
+    record_closed,
+    record_opened,
+)
 from complaint_stream.schemas import (
     SEVERITY_OF_PRIORITY,
     Category,
@@ -22,8 +33,21 @@ from complaint_stream.schemas import (
 )
 
 
+class ClassificationLike(Protocol):
+    """What triage reads from a classification result (``classification.Classification``)."""
+
+    @property
+    def category(self) -> str: ...
+    @property
+    def confidence(self) -> float: ...
+    @property
+    def risk_flags(self) -> Sequence[str]: ...
+    @property
+    def explanation(self) -> Sequence[str]: ...
+
+
 class ClassifierLike(Protocol):
-    def classify(self, text: str, channel: str): ...
+    def classify(self, text: str, channel: str) -> ClassificationLike: ...
 
 
 @dataclass(frozen=True)
@@ -42,7 +66,7 @@ class Ranking:
     needs_review: bool
 
 
-def rank(result, *, channel: str, tier: str, is_repeat: bool, priority_rules: PriorityRules,
+def rank(result: ClassificationLike, *, channel: str, tier: str, is_repeat: bool, priority_rules: PriorityRules,
          review_confidence: float) -> Ranking:
     """Rank a classification result: priority from the rules, review when confidence is low."""
     decision = decide_priority(priority_rules, category=result.category, channel=channel,

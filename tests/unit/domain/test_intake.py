@@ -71,3 +71,25 @@ def test_the_customer_key_does_not_contain_the_phone_number():
     decision = accept_submission(envelope(), None, NOW, POLICY)
     digits = decision.event.data.customer.msisdn.lstrip("+")
     assert digits[-8:] not in decision.event.data.customer_key
+
+
+def test_derived_ids_have_the_documented_shape_and_are_valid_complaint_ids():
+    import re
+
+    from pydantic import TypeAdapter
+
+    from complaint_stream.schemas import DERIVED_COMPLAINT_ID_PATTERN, ComplaintId
+
+    for i in range(50):
+        cid = complaint_id_for(envelope(i))
+        assert re.fullmatch(DERIVED_COMPLAINT_ID_PATTERN, cid), cid
+        assert TypeAdapter(ComplaintId).validate_python(cid) == cid
+
+
+def test_the_policy_takes_the_secret_from_settings_without_showing_it():
+    from pydantic import SecretStr
+
+    policy = IntakePolicy(dedup_window=timedelta(days=7), customer_key_secret=SecretStr("s3cret"))
+    assert "s3cret" not in repr(policy)
+    decision = accept_submission(envelope(), None, NOW, policy)
+    assert decision.event.data.customer_key == customer_key(decision.event.data.customer.msisdn, "s3cret")
