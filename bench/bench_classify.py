@@ -6,8 +6,7 @@ Classifies the dev texts repeated to at least ``--calls`` calls: the rules
 alone, then as deployed by default (rules + the packaged n-gram model, which
 is asked only when the rules are not decisive), one ``classify`` call per
 complaint, then through ``classify_many`` in batches of ``--batch``
-complaints (what a consumer handling a polled batch would do).  Also the
-rules on the pure-Python path (no compiled scanner), for comparison.
+complaints (what a consumer handling a polled batch would do).
 Target: >= 20,000 complaints/s.
 
 This machine's speed varies (a shared VM: the same loop takes 11-22 us from
@@ -86,15 +85,9 @@ def main() -> int:
     args = parser.parse_args()
     with open(args.data, encoding="utf-8") as fh:
         rows = [json.loads(line) for line in fh if line.strip()]
-    from complaint_stream.domain.classification.text import NATIVE_SCANNER
-
-    print(f"{len(rows)} texts from {args.data}; compiled scanner: {'yes' if NATIVE_SCANNER else 'NO'}")
+    print(f"{len(rows)} texts from {args.data}")
     rules = load_rules()
     report("rules alone", run(Classifier(rules), rows, args.calls, args.rounds), args.calls, "classify")
-    if NATIVE_SCANNER:
-        calls = max(len(rows), args.calls // 5)
-        report("rules alone, pure-Python path", run(Classifier(load_rules(native=False)), rows, calls, args.rounds),
-               calls, "classify")
     if not args.no_model:
         from complaint_stream.bootstrap import build_classifier
         from complaint_stream.settings import load_settings

@@ -2,7 +2,7 @@
 not depend on how loaded the machine is (wall-clock rates on a shared VM vary
 up to 2x from minute to minute).
 
-    python bench/bench_classify_instructions.py [--passes 4] [--python-path]
+    python bench/bench_classify_instructions.py [--passes 4]
 
 Runs the same script under ``valgrind --tool=callgrind`` twice: set-up plus
 one warm-up pass over the dev texts, and set-up plus warm-up plus ``--passes``
@@ -31,7 +31,7 @@ import json, sys
 sys.path.insert(0, {root!r})
 from complaint_stream.domain.classification import Classifier, load_rules
 rows = [json.loads(line) for line in open({data!r}, encoding="utf-8") if line.strip()]
-classifier = Classifier(load_rules(native={native}))
+classifier = Classifier(load_rules())
 items = [(r["text"], r["channel"]) for r in rows]
 for _ in range(1 + int(sys.argv[1])):
     for text, channel in items:
@@ -54,24 +54,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(DEV))
     parser.add_argument("--passes", type=int, default=4)
-    parser.add_argument("--python-path", action="store_true", help="the pure-Python matcher instead of _scan")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
     with open(args.data, encoding="utf-8") as fh:
         texts = sum(1 for line in fh if line.strip())
     script = Path(os.environ.get("TMPDIR", "/tmp")) / f"classify-workload-{os.getpid()}.py"
-    script.write_text(WORKLOAD.format(root=str(ROOT), data=str(Path(args.data).resolve()),
-                                      native=not args.python_path), encoding="utf-8")
+    script.write_text(WORKLOAD.format(root=str(ROOT), data=str(Path(args.data).resolve())), encoding="utf-8")
     try:
         base = collected(script, 0)
         full = collected(script, args.passes)
     finally:
         script.unlink(missing_ok=True)
     per = (full - base) / (args.passes * texts)
-    path = "pure-Python matcher" if args.python_path else "compiled scanner"
     print(json.dumps({"instructions_per_classification": round(per), "texts": texts, "passes": args.passes,
-                      "rules": "alone", "path": path}))
+                      "rules": "alone"}))
     return 0
 
 

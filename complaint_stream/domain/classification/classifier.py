@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from itertools import chain, repeat
+from itertools import chain
 from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Iterable, NamedTuple, Protocol
 
@@ -48,26 +48,24 @@ _Hit = tuple  # (term, start, end, TermEntry)
 _Cue = tuple  # (start, end, window, term)
 _ChannelReasons = tuple  # ((flag, reason), ...) raised by a channel alone
 
-# What a marker found by the term matcher (see ``text.TermMatcher``) means:
-# nothing; it only tells the pattern gate which characters the text has.
+# What a pattern key ("/source/") means when looked up as a term: nothing.
 _NO_ENTRY = TermEntry(scoring=(), categories=(), cues=(), risk=(), negates_before=0, negates_after=0)
 
 
-def _search_patterns(norm: str, rules: RuleSet, strings: list[str] | None = None
+def _search_patterns(norm: str, rules: RuleSet
                      ) -> tuple[list[tuple[str, int, int, TermEntry, str]], list[tuple[int, int]]]:
     """Matches of the rule patterns and spans of the background clauses.
 
     Patterns: ("/source/", start, end, entry, matched text), each counting
     once (its first match), in rule order.  Background clauses: every match
     of every context regex.  One gate over both skips the regexes whose
-    required literals are absent, which is nearly all of them; ``strings``:
-    what ``rules.terms.find_spans`` found, if known.
+    declared literals are absent, which is nearly all of them.
     """
     matched = []
     background: list[tuple[int, int]] = []
     patterns = rules.patterns
     count = len(patterns)
-    for index in rules.pattern_gate.candidates(norm, strings):
+    for index in rules.pattern_gate.candidates(norm):
         if index < count:
             regex, source, entry = patterns[index]
             m = regex.search(norm)
@@ -96,7 +94,7 @@ def _scan(norm: str, rules: RuleSet, found: list[tuple[str, int, int]] | None = 
     after: list[_Cue] = []
     entries = rules.entries
     for term, start, end in found:
-        entry = entries.get(term, _NO_ENTRY)  # markers mean nothing
+        entry = entries[term]
         if entry.scoring:
             hits.append((term, start, end, entry))
         for flag in entry.risk:
@@ -168,7 +166,7 @@ def _score(norm: str, rules: RuleSet) -> tuple[dict[str, float], list[str], dict
     terms, starts, ends = rules.terms.find_spans(norm)
     # Terms inside a background clause ("办宽带的时候…", "when I signed up
     # for…") describe the setting rather than the complaint: they count less.
-    matched, background = _search_patterns(norm, rules, terms)
+    matched, background = _search_patterns(norm, rules)
     scores = rules.zero_scores.copy()
     why: list[str] = []
     if not terms and not matched:
@@ -201,12 +199,12 @@ def _weigh(rules: RuleSet, terms: list[str], matched, scores: dict[str, float],
     risk: dict[str, str] = {}
     if not rules.risk_terms.isdisjoint(terms):
         for term in terms:
-            for flag in entries.get(term, _NO_ENTRY).risk:
+            for flag in entries[term].risk:
                 risk.setdefault(flag, term)
     # Repeating a word is emphasis, not new evidence: count each term once.
-    # Terms that score nothing (stop terms, risk terms, markers) add nothing.
+    # Terms that score nothing (stop terms, risk terms) add nothing.
     unique = dict.fromkeys(terms)
-    counted = list(map(entries.get, unique, repeat(_NO_ENTRY)))
+    counted = list(map(entries.__getitem__, unique))
     if matched:
         keys: set[str] = set()
         for key, _, _, entry, text in matched:

@@ -11,11 +11,10 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .text import NATIVE_SCANNER, LiteralGate, RegexGate, TermMatcher, compile_terms, normalise, normalise_term
+from .text import LiteralGate, TermMatcher, normalise, normalise_term
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules.json")
 
@@ -103,7 +102,7 @@ class RuleSet:
     fallback: str
     # The normalised terms and whether each is a prefix (stem) term.
     term_specs: tuple[tuple[str, bool], ...]
-    # Classification uses ``terms``; ``matcher`` (below) is the reference.
+    # Finds them in a normalised text.
     terms: TermMatcher
     # normalised term -> ((target, weight), ...); target is a category,
     # "cue:<name>", "risk:<flag>", "neg:before"/"neg:after" (weight = window
@@ -114,8 +113,8 @@ class RuleSet:
     # (compiled regex, its source, what a match means); each counts once.
     patterns: tuple[tuple[re.Pattern[str], str, "TermEntry"], ...]
     # Which of ``patterns`` and then ``context`` can match a text at all
-    # (from literals every match contains; most searches are skipped).
-    pattern_gate: "RegexGate | LiteralGate"
+    # (from the literals declared for them; most searches are skipped).
+    pattern_gate: LiteralGate
     context: tuple[re.Pattern[str], ...]
     context_factor: float
     clause_breaks: frozenset[str]
@@ -133,21 +132,13 @@ class RuleSet:
     # Every category at 0.0: copied for each text (cheaper than building it).
     zero_scores: Mapping[str, float] = field(default_factory=dict)
 
-    @cached_property
-    def matcher(self) -> re.Pattern[str]:
-        """The overlapping regex form of the term matcher (``text.find_terms``):
-        the reference the fast matchers are tested against, compiled on
-        first use."""
-        return compile_terms(self.term_specs)
 
-
-def load_rules(path: str | os.PathLike | None = None, native: bool = True) -> RuleSet:
-    """Load and compile a rules file; ``None`` loads the packaged default.
-    ``native``: see :func:`compile_rules`."""
+def load_rules(path: str | os.PathLike[str] | None = None) -> RuleSet:
+    """Load and compile a rules file; ``None`` loads the packaged default."""
     path = Path(path) if path is not None else DEFAULT_RULES_PATH
     with open(path, encoding="utf-8") as fh:
         data = json.load(fh)
-    return compile_rules(data, source=str(path), native=native)
+    return compile_rules(data, source=str(path))
 
 
 def _term_entries(section: Any) -> list[tuple[str, float]]:
@@ -165,12 +156,8 @@ def _term_entries(section: Any) -> list[tuple[str, float]]:
     return out
 
 
-def compile_rules(data: Mapping[str, Any], source: str = "<dict>", native: bool = True) -> RuleSet:
-    """Compile an already-parsed rules document.
-
-    ``native``: use the compiled scanner (``_scan``) when it was built; the
-    pure-Python matcher and gate give the same results (tests compare them).
-    """
+def compile_rules(data: Mapping[str, Any], source: str = "<dict>") -> RuleSet:
+    """Compile an already-parsed rules document."""
     categories = tuple(data["categories"])
     fallback = data.get("fallback_category", "other")
     if fallback not in categories:
@@ -214,6 +201,7 @@ def compile_rules(data: Mapping[str, Any], source: str = "<dict>", native: bool 
     # Each pattern is compiled on its own: separate searches let the regex
     # engine use each pattern's literal prefix, which a joint alternation cannot.
     patterns = []
+    needs = []
     for entry in data.get("patterns", []):
         target = entry["target"]
         _check_target(target, categories, cues)
@@ -221,9 +209,12 @@ def compile_rules(data: Mapping[str, Any], source: str = "<dict>", native: bool 
         source_text = entry["pattern"]
         patterns.append((regex, source_text,
                          _entry({target: float(entry.get("weight", 1.0))}, f"/{source_text}/")))
+        needs.append(_needs(entry))
 
     ctx = data.get("context", {})
-    context = tuple(re.compile(p) for p in ctx.get("patterns", []))
+    context_entries = [p if isinstance(p, dict) else {"pattern": p} for p in ctx.get("patterns", [])]
+    context = tuple(re.compile(p["pattern"]) for p in context_entries)
+    needs += [_needs(p) for p in context_entries]
 
     conds = _ConditionParser(categories, cues, fallback)
     boundaries = []
@@ -266,13 +257,9 @@ def compile_rules(data: Mapping[str, Any], source: str = "<dict>", native: bool 
     }
     scoring = data.get("scoring", {})
     entries = {k: _entry(v, k) for k, v in lookup.items()}
-    # One gate for the patterns and then the context regexes.  The term
-    # matcher also reports its trigger characters, so it needs no scan of
-    # its own.
-    regexes = [p[0] for p in patterns] + list(context)
-    pattern_gate = LiteralGate(regexes) if native and NATIVE_SCANNER else RegexGate(regexes)
-    terms = TermMatcher(prefixes.items(), markers=pattern_gate.triggers, native=native)
-    pattern_gate.index(terms.strings)
+    terms = TermMatcher(prefixes.items())
+    # One gate for the patterns and then the context regexes.
+    pattern_gate = LiteralGate(needs)
     return RuleSet(
         categories=categories,
         fallback=fallback,
@@ -295,6 +282,22 @@ def compile_rules(data: Mapping[str, Any], source: str = "<dict>", native: bool 
         negation_terms=frozenset(k for k, e in entries.items() if e.negates_before or e.negates_after),
         zero_scores=dict.fromkeys(categories, 0.0),
     )
+
+
+def _needs(entry: Mapping[str, Any]) -> tuple[str, ...]:
+    """The literals declared for a regex, one of which every match contains.
+
+    A literal must occur in the pattern as written: that catches typos and
+    literals left behind when a pattern is edited (not every mistake: the
+    tests check on many texts that no match lacks them).
+    """
+    literals = entry.get("needs", [])
+    if not isinstance(literals, list) or not all(isinstance(s, str) and s for s in literals):
+        raise RulesError(f"needs must be a list of non-empty strings: {entry!r}")
+    for literal in literals:
+        if literal not in entry["pattern"] or literal != literal.lower():
+            raise RulesError(f"needed literal {literal!r} is not a lower-case part of /{entry['pattern']}/")
+    return tuple(literals)
 
 
 def _check_target(target: str, categories: tuple[str, ...], cues: set[str]) -> None:
