@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Install what the test suite needs beyond Python packages: a JDK and Maven (the
 # real Kafka broker), kcat (a foreign Kafka client), Node.js (the AsyncAPI
-# validator), a C compiler (the classifier's native scanner), promtool and
-# chromium as later stages need them. Idempotent.
+# validator), promtool and chromium as later stages need them. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,9 +11,6 @@ command -v mvn >/dev/null || need+=(maven)
 command -v kcat >/dev/null || command -v kafkacat >/dev/null || need+=(kcat)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
-# A C compiler builds the classifier's native scanner at `pip install` (the
-# tests check it is built wherever a compiler exists).
-command -v cc >/dev/null || command -v gcc >/dev/null || need+=(gcc libc6-dev)
 
 if ((${#need[@]})); then
   echo "installing Debian packages: ${need[*]}"

@@ -64,6 +64,9 @@ def classify_lines(lines: Iterable[str], out: TextIO, settings: Settings) -> int
     return 1 if errors else 0
 
 
+TRAIN_EXTRA = "training needs scikit-learn: pip install 'complaint-stream[train]'"
+
+
 def default_model_path(settings: Settings) -> Path:
     if settings.classifier_model and settings.classifier_model.lower() != "none":
         return Path(settings.classifier_model)
@@ -83,7 +86,11 @@ def train(lines: Iterable[str], out: str | None, settings: Settings) -> int:
     if len(rows) < 10 or len(categories) < 2:
         print(f"need at least 10 labelled rows in 2 categories; got {len(rows)} in {len(categories)}", file=sys.stderr)
         return 1
-    model = train_portable(rows)
+    try:
+        model = train_portable(rows)
+    except ImportError as exc:
+        print(f"{TRAIN_EXTRA} ({exc})", file=sys.stderr)
+        return 1
     path = Path(out) if out else default_model_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
@@ -112,7 +119,10 @@ def evaluate_file(lines: Iterable[str], settings: Settings, folds: int = 5, as_j
             note = (f"the model ({version}) was trained on {overlap} of these rows, so it is not scored here;"
                     " see the cross-validated figures instead")
     if folds >= 2:
-        reports.append(cross_validate(rows, rules, folds=folds))
+        try:
+            reports.append(cross_validate(rows, rules, folds=folds))
+        except ImportError as exc:
+            note = "; ".join(filter(None, [note, f"cross-validation skipped: {TRAIN_EXTRA} ({exc})"]))
     if as_json:
         print(json.dumps({"reports": [r.to_dict() for r in reports], "note": note}, ensure_ascii=False, indent=2))
     else:

@@ -1,23 +1,20 @@
-"""Trainable character n-gram model that complements the rules.
+"""Training the character n-gram model that complements the rules.
 
-scikit-learn is imported lazily, so the rest of the package (and the rules
-classifier) works without it.  Models are saved with :mod:`pickle`; only
-load files you produced yourself.
+Needs scikit-learn (the ``train`` extra: ``pip install complaint-stream[train]``),
+imported only when a model is fitted, so the rest of the package (and
+classification) works without it.  A fitted model is exported and saved as
+plain numpy arrays (:mod:`.portable`); this module keeps nothing on disk.
 """
 
 from __future__ import annotations
 
-import os
-import pickle
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from .text import normalise
 
-_FORMAT = "complaint-classifier-textmodel/1"
-
 
 class ModelError(RuntimeError):
-    """The model is unfitted or a saved model file is not one of ours."""
+    """The model is not fitted."""
 
 
 class TextModel:
@@ -47,33 +44,19 @@ class TextModel:
         self.classes = tuple(self._pipeline.classes_)
         return self
 
-    def predict_proba(self, text: str) -> dict[str, float]:
+    @property
+    def pipeline(self) -> Any:
+        """The fitted scikit-learn pipeline (for :meth:`.portable.LinearTextModel.from_pipeline`)."""
         if self._pipeline is None:
             raise ModelError("model is not fitted")
-        probs = self._pipeline.predict_proba([text])[0]
+        return self._pipeline
+
+    def predict_proba(self, text: str) -> dict[str, float]:
+        probs = self.pipeline.predict_proba([text])[0]
         return {c: float(p) for c, p in zip(self.classes, probs)}
 
-    def save(self, path: str | os.PathLike) -> None:
-        if self._pipeline is None:
-            raise ModelError("cannot save an unfitted model")
-        payload = {"format": _FORMAT, "c": self.c, "ngram_range": self.ngram_range,
-                   "classes": self.classes, "pipeline": self._pipeline}
-        with open(path, "wb") as fh:
-            pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
 
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> "TextModel":
-        with open(path, "rb") as fh:
-            payload = pickle.load(fh)  # trusted, self-produced files only
-        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-            raise ModelError(f"{os.fspath(path)} is not a saved TextModel")
-        model = cls(c=payload["c"], ngram_range=tuple(payload["ngram_range"]))
-        model._pipeline = payload["pipeline"]
-        model.classes = tuple(payload["classes"])
-        return model
-
-
-def train_model(rows: Iterable[dict]) -> TextModel:
+def train_model(rows: Iterable[Mapping[str, Any]]) -> TextModel:
     """Fit a :class:`TextModel` on rows with ``text`` and ``category``."""
     rows = list(rows)
     return TextModel().fit([r["text"] for r in rows], [r["category"] for r in rows])

@@ -461,4 +461,4 @@ def train_portable(rows: Iterable[dict]) -> LinearTextModel:
 
     rows = list(rows)
     fitted = train_model(rows)
-    return LinearTextModel.from_pipeline(fitted._pipeline, (text_fingerprint(r["text"]) for r in rows))
+    return LinearTextModel.from_pipeline(fitted.pipeline, (text_fingerprint(r["text"]) for r in rows))

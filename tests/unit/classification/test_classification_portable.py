@@ -30,9 +30,10 @@ def training_rows():
     return rows_of(REPO / "data" / "classifier" / "authored_general.jsonl")
 
 
+@pytest.mark.slow
 def test_exported_probabilities_equal_scikit_learns(training_rows, tmp_path):
     fitted = train_model(training_rows)
-    portable = LinearTextModel.from_pipeline(fitted._pipeline)
+    portable = LinearTextModel.from_pipeline(fitted.pipeline)
     portable.save(tmp_path / "m.npz")
     loaded = LinearTextModel.load(tmp_path / "m.npz")
     for text in ["手机信号差", "My broadband is down again", "宽带 wifi 一直断", "", "!!!"]:
@@ -41,6 +42,7 @@ def test_exported_probabilities_equal_scikit_learns(training_rows, tmp_path):
         assert max(abs(ours[k] - theirs[k]) for k in ours) < 1e-6
 
 
+@pytest.mark.slow
 def test_a_trained_model_knows_which_texts_it_learned_from(training_rows, tmp_path):
     model = train_portable(training_rows[:100])
     model.save(tmp_path / "m.npz")

@@ -76,7 +76,7 @@ def fitted(training, ngram_range):
     """A scikit-learn model with the given n-gram range and its portable export."""
     texts, labels = training
     sk = TextModel(ngram_range=ngram_range).fit(texts, labels)
-    return sk, LinearTextModel.from_pipeline(sk._pipeline)
+    return sk, LinearTextModel.from_pipeline(sk.pipeline)
 
 
 def test_the_packaged_model_uses_the_batch_path(packaged):
@@ -125,6 +125,7 @@ def test_batches_larger_than_one_pass_keep_text_order(packaged):
     assert packaged.predict_proba_many(iter(texts[:3])) == packaged.predict_proba_many(texts[:3])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ngram_range", [(2, 4), (4, 5)])
 def test_other_ngram_ranges_agree_with_the_reference_and_scikit_learn(training, ngram_range):
     sk, model = fitted(training, ngram_range)
@@ -141,6 +142,7 @@ def test_other_ngram_ranges_agree_with_the_reference_and_scikit_learn(training, 
         assert max(abs(ours[c] - theirs[c]) for c in ours) < 1e-6, text
 
 
+@pytest.mark.slow
 def test_a_vocabulary_too_long_to_code_takes_the_per_text_path(training):
     sk, model = fitted(training, (1, 7))  # 7 characters of 10 bits do not fit in 64 bits
     assert model._codes is None

@@ -9,6 +9,7 @@ import pytest
 from tests.support.cli import run_cli
 
 
+@pytest.mark.slow
 def test_classify_writes_one_json_line_per_input_with_every_field(base_settings):
     lines = "\n".join([
         json.dumps({"text": "家里宽带三天上不了网，光猫一直亮红灯", "channel": "app"}, ensure_ascii=False),
@@ -32,12 +33,13 @@ def test_classify_writes_one_json_line_per_input_with_every_field(base_settings)
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, base_settings, shared_eval):
-    path = tmp_path_factory.mktemp("model") / "model.pkl"
+    path = tmp_path_factory.mktemp("model") / "model.npz"
     out = run_cli(base_settings, "classifier", "train", str(shared_eval / "complaints_dev.jsonl"), "--out", str(path))
     assert out.returncode == 0, out.stderr
     return path, out
 
 
+@pytest.mark.slow
 def test_train_saves_a_model_that_classify_then_uses(trained, base_settings):
     path, out = trained
     assert "trained on 240 rows in 11 categories" in out.stdout and path.is_file()
@@ -48,6 +50,7 @@ def test_train_saves_a_model_that_classify_then_uses(trained, base_settings):
     assert any(e.startswith("model:") for e in row["explanation"])
 
 
+@pytest.mark.slow
 def test_eval_prints_per_category_figures_and_cross_validation(base_settings, shared_eval):
     out = run_cli(base_settings, "classifier", "eval", str(shared_eval / "complaints_dev.jsonl"), "--folds", "3")
     assert out.returncode == 0, out.stderr
@@ -56,6 +59,7 @@ def test_eval_prints_per_category_figures_and_cross_validation(base_settings, sh
         assert word in out.stdout
 
 
+@pytest.mark.slow
 def test_eval_refuses_to_score_a_model_on_its_own_training_data(trained, base_settings, shared_eval):
     path, _ = trained
     settings = base_settings.with_overrides(classifier_model=str(path))
