@@ -1,16 +1,92 @@
-"""Export JSON Schemas of every event and an AsyncAPI 3.0 document of every topic."""
+"""Export JSON Schemas of every event and an AsyncAPI 3.0 document of every topic.
+
+The AsyncAPI channels and operations come from the topic catalogue: one
+channel per topic and, per channel, one ``send`` operation for each worker
+that writes it and one ``receive`` operation for each worker that reads it.
+Parties outside the pipeline are listed on the channel (``x-written-by``,
+``x-read-by``). This module takes the catalogue as an argument so that
+schemas never import topics (topics depend on schemas, not the reverse).
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Protocol
 
 from complaint_stream.schemas.base import Payload
 from complaint_stream.schemas.codec import PAYLOADS
 from complaint_stream.schemas.envelope import CONTENT_TYPE, envelope_type
 
 ASYNCAPI_VERSION = "3.0.0"
+KAFKA_BINDING_VERSION = "0.5.0"
+
+
+class TopicLike(Protocol):
+    """What the export reads from a ``topics.TopicSpec``."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def values(self) -> Sequence[type[Payload]]: ...
+    @property
+    def partitions(self) -> int: ...
+    @property
+    def replication_factor(self) -> int: ...
+    @property
+    def retention_ms(self) -> int: ...
+    @property
+    def cleanup_policy(self) -> str: ...
+    @property
+    def producers(self) -> Sequence[str]: ...
+    @property
+    def consumers(self) -> Sequence[str]: ...
+    @property
+    def producing_workers(self) -> Sequence[str]: ...
+    @property
+    def consuming_workers(self) -> Sequence[str]: ...
+
+
+def channel_id(topic_name: str) -> str:
+    """``complaints.intake.submissions.v1`` -> ``intake-submissions``."""
+    return topic_name.removeprefix("complaints.").removesuffix(".v1").replace(".", "-")
+
+
+def operation_id(worker: str, action: str, topic_name: str) -> str:
+    """``intake-receive-intake-submissions``: who, what, where."""
+    return f"{worker}-{action}-{channel_id(topic_name)}"
+
+
+def _party(party: str, workers: Sequence[str]) -> dict[str, Any]:
+    kind = "worker" if party in workers else "external"
+    out: dict[str, Any] = {"name": str(party), "kind": kind}
+    if kind == "worker" and getattr(party, "planned", False):
+        out["planned"] = True
+    return out
+
+
+def _operations(topic: TopicLike) -> dict[str, Any]:
+    cid = channel_id(topic.name)
+    ops: dict[str, Any] = {}
+    for action, workers in (("send", topic.producing_workers), ("receive", topic.consuming_workers)):
+        for worker in workers:
+            planned = bool(getattr(worker, "planned", False))
+            verb = "writes to" if action == "send" else "reads from"
+            ops[operation_id(str(worker), action, topic.name)] = {
+                "action": action,
+                "channel": {"$ref": f"#/channels/{cid}"},
+                "title": f"{worker} {verb} {topic.name}",
+                "summary": f"The {worker} worker{' (planned)' if planned else ''} {verb} {topic.name}.",
+                "tags": [{"name": f"worker:{worker}"}, *([{"name": "planned"}] if planned else [])],
+                "messages": [{"$ref": f"#/channels/{cid}/messages/{p.__name__}"} for p in topic.values],
+                "bindings": {"kafka": {"bindingVersion": KAFKA_BINDING_VERSION}},
+            }
+    return ops
 
 
 def event_json_schema(payload: type[Payload]) -> dict[str, Any]:
@@ -37,11 +113,11 @@ def _component_schemas(payloads: Iterable[type[Payload]]) -> dict[str, Any]:
     return out
 
 
-def asyncapi_document(topics: Iterable[Any], bootstrap: str = "127.0.0.1:19092",
+def asyncapi_document(topics: Iterable[TopicLike], bootstrap: str = "127.0.0.1:19092",
                       version: str = "0.1.0") -> dict[str, Any]:
-    """AsyncAPI 3.0: one channel per topic, its messages, key, schema and Kafka bindings."""
-    topics = list(topics)
-    payloads = list(dict.fromkeys(p for t in topics for p in t.values))
+    """AsyncAPI 3.0: one channel per topic (messages, key, schema, Kafka bindings) and the workers' operations."""
+    specs = list(topics)
+    payloads = list(dict.fromkeys(p for t in specs for p in t.values))
     messages: dict[str, Any] = {}
     for payload in payloads:
         messages[payload.__name__] = {
@@ -53,12 +129,14 @@ def asyncapi_document(topics: Iterable[Any], bootstrap: str = "127.0.0.1:19092",
         }
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
-    for topic in topics:
-        cid = topic.name.removeprefix("complaints.").removesuffix(".v1").replace(".", "-")
+    for topic in specs:
+        cid = channel_id(topic.name)
+        written = ", ".join(str(p) for p in topic.producers) or "nobody yet"
+        read = ", ".join(str(p) for p in topic.consumers) or "nobody yet"
         channels[cid] = {
             "address": topic.name,
             "title": topic.name,
-            "description": f"{topic.description} Key: {topic.key}.",
+            "description": f"{topic.description} Key: {topic.key}. Written by: {written}. Read by: {read}.",
             "messages": {
                 p.__name__: {
                     "$ref": f"#/components/messages/{p.__name__}",
@@ -72,21 +150,16 @@ def asyncapi_document(topics: Iterable[Any], bootstrap: str = "127.0.0.1:19092",
                     "cleanup.policy": topic.cleanup_policy.split(","),
                     "retention.ms": topic.retention_ms,
                 },
-                "bindingVersion": "0.5.0",
+                "bindingVersion": KAFKA_BINDING_VERSION,
             }},
+            "x-written-by": [_party(p, topic.producing_workers) for p in topic.producers],
+            "x-read-by": [_party(p, topic.consuming_workers) for p in topic.consumers],
         }
-        action = "receive" if topic.name.startswith("complaints.intake") else "send"
-        operations[f"{action}-{cid}"] = {
-            "action": action,
-            "channel": {"$ref": f"#/channels/{cid}"},
-            "summary": f"The pipeline {'receives from' if action == 'receive' else 'publishes to'} {topic.name}.",
-            "messages": [{"$ref": f"#/channels/{cid}/messages/{p.__name__}"} for p in topic.values],
-            "bindings": {"kafka": {"bindingVersion": "0.5.0"}},
-        }
+        operations.update(_operations(topic))
         for p in topic.values:
             messages[p.__name__].setdefault("bindings", {"kafka": {
                 "key": {"type": "string", "description": topic.key},
-                "bindingVersion": "0.5.0",
+                "bindingVersion": KAFKA_BINDING_VERSION,
             }})
     return {
         "asyncapi": ASYNCAPI_VERSION,
@@ -105,7 +178,7 @@ def asyncapi_document(topics: Iterable[Any], bootstrap: str = "127.0.0.1:19092",
     }
 
 
-def export(directory: Path, topics: Iterable[Any]) -> list[Path]:
+def export(directory: Path, topics: Iterable[TopicLike]) -> list[Path]:
     """Write ``<Event>.schema.json`` per event and ``asyncapi.json``; return the files written."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []

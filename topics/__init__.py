@@ -11,15 +11,30 @@ from complaint_stream.topics.catalogue import (
     ESCALATIONS,
     HOTSPOTS,
     LIFECYCLE_PARTITIONS,
+    LIFECYCLE_RETENTION_MS,
     RECEIVED,
     RESOLVED,
     SLA_EVENTS,
     STATISTICS,
     STATUS,
     SUBMISSIONS,
+    External,
+    Party,
     TopicSpec,
     UnknownTopic,
+    Worker,
+    consumed_by,
+    lifecycle_topic,
     lookup,
+    produced_by,
+    render_topic_table,
+    replace_topic_table,
 )
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+__all__ = [
+    "ALL", "ASSIGNED", "BY_NAME", "CLASSIFIED", "CLASSIFY_BY_CUSTOMER", "COMMANDS", "DEAD_LETTERS", "ESCALATIONS",
+    "HOTSPOTS", "LIFECYCLE_PARTITIONS", "LIFECYCLE_RETENTION_MS", "RECEIVED", "RESOLVED", "SLA_EVENTS",
+    "STATISTICS", "STATUS", "SUBMISSIONS",
+    "External", "Party", "TopicSpec", "UnknownTopic", "Worker",
+    "consumed_by", "lifecycle_topic", "lookup", "produced_by", "render_topic_table", "replace_topic_table",
+]

@@ -16,12 +16,18 @@ Stages re-key in exactly two places:
 
 Later stages that aggregate by team or region re-key the same way through
 internal topics declared here.
+
+Every topic names who writes and who reads it: pipeline workers (:class:`Worker`,
+including the planned stages) and parties outside the pipeline (:class:`External`).
+The README's topic table (:func:`render_topic_table`) and the AsyncAPI
+operations (``schemas.export``) are generated from these declarations.
 """
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from complaint_stream.schemas import (
     AddNote,
@@ -43,11 +49,46 @@ from complaint_stream.schemas import (
 
 DAY_MS = 24 * 3600 * 1000
 LIFECYCLE_PARTITIONS = 6  # every complaint-keyed topic; change them together (co-partitioning)
+LIFECYCLE_RETENTION_MS = 90 * DAY_MS
+
+
+class Worker(enum.StrEnum):
+    """A stage of the pipeline (a worker and its consumer group)."""
+
+    INTAKE = "intake"
+    CLASSIFY = "classify"
+    LIFECYCLE = "lifecycle"  # planned: status history, resolution, notes
+    ASSIGN = "assign"        # planned: teams, agents, deadlines, manual reassignment
+    SLA = "sla"              # planned: deadline clocks and escalation
+    STATS = "stats"          # planned: windowed counts and hot spots
+
+    @property
+    def planned(self) -> bool:
+        """Declared in the catalogue but not built yet."""
+        return self not in (Worker.INTAKE, Worker.CLASSIFY)
+
+
+class External(enum.StrEnum):
+    """A party outside the pipeline that writes or reads a topic."""
+
+    CHANNEL_SYSTEMS = "channel systems"  # through ChannelPublisher or `complaints publish`
+    AGENTS = "agents"
+    CRM = "CRM"
+    SUPERVISORS = "supervisors"
+    BILLING = "billing refunds"
+    NOTIFICATIONS = "customer notifications"
+    DASHBOARDS = "dashboards"
+    OPERATIONS = "operations"
+    OPERATORS = "operators"  # of the pipeline: they inspect and replay dead letters
+
+
+Party = Worker | External
+EVERY_WORKER: tuple[Worker, ...] = tuple(Worker)
 
 
 @dataclass(frozen=True)
 class TopicSpec:
-    """One topic: name, layout, retention, key meaning and the payloads it carries."""
+    """One topic: name, layout, retention, key meaning, the payloads it carries, who writes and reads it."""
 
     name: str
     description: str
@@ -60,6 +101,9 @@ class TopicSpec:
     min_insync_replicas: int = 2
     internal: bool = False  # written and read by one worker only
     extra_config: Mapping[str, str] = field(default_factory=dict)
+    producers: tuple[Party, ...] = ()
+    consumers: tuple[Party, ...] = ()
+    key_label: str = ""  # the key in a few words (README table); empty = ``key``
 
     def config(self, replication_factor: int) -> dict[str, str]:
         """Topic-level configs as the broker expects them."""
@@ -72,109 +116,152 @@ class TopicSpec:
         cfg.update(self.extra_config)
         return cfg
 
+    @property
+    def producing_workers(self) -> tuple[Worker, ...]:
+        return tuple(p for p in self.producers if isinstance(p, Worker))
+
+    @property
+    def consuming_workers(self) -> tuple[Worker, ...]:
+        return tuple(p for p in self.consumers if isinstance(p, Worker))
+
+
+def lifecycle_topic(name: str, description: str, values: tuple[type[Payload], ...], *,
+                    producers: tuple[Party, ...], consumers: tuple[Party, ...],
+                    retention_ms: int = LIFECYCLE_RETENTION_MS) -> TopicSpec:
+    """A topic of one complaint's lifecycle: keyed by complaint id, co-partitioned with the others."""
+    return TopicSpec(name=name, description=description, key="complaint_id", key_label="complaint id",
+                     values=values, partitions=LIFECYCLE_PARTITIONS, retention_ms=retention_ms,
+                     producers=producers, consumers=consumers)
+
 
 SUBMISSIONS = TopicSpec(
     name="complaints.intake.submissions.v1",
     description="Raw complaints from channel systems (hotline, app, web, store, SMS, email, WeChat, regulator).",
     key="<channel>:<channel_ref>, so every retry of one submission meets the same de-duplication state",
+    key_label="`<channel>:<channel_ref>`",
     values=(ChannelSubmission,),
     retention_ms=14 * DAY_MS,  # longer than the 7-day de-duplication window
+    producers=(External.CHANNEL_SYSTEMS,),
+    consumers=(Worker.INTAKE,),
 )
 DEAD_LETTERS = TopicSpec(
     name="complaints.deadletter.v1",
     description="Records any stage could not accept: original bytes, where they came from, and why.",
     key="the original record's key",
+    key_label="original key",
     values=(DeadLetter,),
     partitions=3,
     retention_ms=90 * DAY_MS,
+    producers=(*EVERY_WORKER, External.CHANNEL_SYSTEMS),  # the publisher dead-letters the lines it rejects
+    consumers=(External.OPERATORS,),
 )
-RECEIVED = TopicSpec(
-    name="complaints.received.v1",
-    description="Validated, normalised, de-duplicated complaints with their complaint id (受理).",
-    key="complaint_id",
-    values=(ComplaintReceived,),
-    retention_ms=90 * DAY_MS,
-)
-CLASSIFIED = TopicSpec(
-    name="complaints.classified.v1",
-    description="Category, risk flags, repeat link and priority of each complaint (分类定级).",
-    key="complaint_id",
-    values=(ComplaintClassified,),
-    retention_ms=90 * DAY_MS,
-)
-ASSIGNED = TopicSpec(
-    name="complaints.assigned.v1",
-    description="Team/agent assignment with response and resolution deadlines (派单).",
-    key="complaint_id",
-    values=(ComplaintAssigned,),
-    retention_ms=90 * DAY_MS,
-)
-STATUS = TopicSpec(
-    name="complaints.status.v1",
-    description="Status updates from agents and the CRM (TMF621 status values).",
-    key="complaint_id",
-    values=(ComplaintStatusChanged,),
-    retention_ms=90 * DAY_MS,
-)
-SLA_EVENTS = TopicSpec(
-    name="complaints.sla.v1",
-    description="SLA clocks: a deadline at risk, breached, or met.",
-    key="complaint_id",
-    values=(SlaEvent,),
-    retention_ms=90 * DAY_MS,
-)
-ESCALATIONS = TopicSpec(
-    name="complaints.escalations.v1",
-    description="Escalations up the ladder when a deadline is at risk or broken (升级).",
-    key="complaint_id",
-    values=(ComplaintEscalated,),
-    retention_ms=90 * DAY_MS,
-)
-RESOLVED = TopicSpec(
-    name="complaints.resolved.v1",
-    description="Final outcomes for downstream systems: CRM, billing refunds, customer notifications (办结).",
-    key="complaint_id",
-    values=(ComplaintResolved,),
-    retention_ms=365 * DAY_MS,
-)
-COMMANDS = TopicSpec(
-    name="complaints.commands.v1",
-    description="Manual commands from supervisors: reassign, change priority, add note.",
-    key="complaint_id",
-    values=(ReassignComplaint, ChangePriority, AddNote),
-    retention_ms=90 * DAY_MS,
-)
-STATISTICS = TopicSpec(
-    name="complaints.statistics.v1",
-    description="Windowed complaint counts by category, channel, region, priority and risk. No personal data.",
-    key="<dimension>:<window_start>; compacted so the latest count of each window wins",
-    values=(StatisticsUpdated,),
-    partitions=3,
-    cleanup_policy="compact,delete",
-    retention_ms=30 * DAY_MS,
-)
-HOTSPOTS = TopicSpec(
-    name="complaints.hotspots.v1",
-    description="Hot spots: unusual concentrations of complaints in one district and category (热点).",
-    key="<province>:<city>:<district>:<category>",
-    values=(HotSpotDetected,),
-    partitions=3,
-    retention_ms=30 * DAY_MS,
+RECEIVED = lifecycle_topic(
+    "complaints.received.v1",
+    "Validated, normalised, de-duplicated complaints with their complaint id (受理).",
+    (ComplaintReceived,),
+    producers=(Worker.INTAKE,),
+    consumers=(Worker.CLASSIFY, Worker.LIFECYCLE),
 )
 CLASSIFY_BY_CUSTOMER = TopicSpec(
     name="complaints.classify.by-customer.v1",
     description="Internal to the classifier: received and resolved complaints re-keyed by customer for repeat detection.",
     key="customer_key (HMAC-SHA256 of the phone number)",
+    key_label="customer key",
     values=(ComplaintReceived, ComplaintResolved),
     retention_ms=7 * DAY_MS,
     internal=True,
+    producers=(Worker.CLASSIFY,),
+    consumers=(Worker.CLASSIFY,),
+)
+CLASSIFIED = lifecycle_topic(
+    "complaints.classified.v1",
+    "Category, risk flags, repeat link and priority of each complaint (分类定级).",
+    (ComplaintClassified,),
+    producers=(Worker.CLASSIFY,),
+    consumers=(Worker.ASSIGN, Worker.LIFECYCLE, Worker.STATS),
+)
+ASSIGNED = lifecycle_topic(
+    "complaints.assigned.v1",
+    "Team/agent assignment with response and resolution deadlines (派单).",
+    (ComplaintAssigned,),
+    producers=(Worker.ASSIGN,),
+    consumers=(Worker.SLA, Worker.LIFECYCLE),
+)
+STATUS = lifecycle_topic(
+    "complaints.status.v1",
+    "Status updates from agents and the CRM (TMF621 status values).",
+    (ComplaintStatusChanged,),
+    producers=(External.AGENTS, External.CRM),
+    consumers=(Worker.SLA, Worker.LIFECYCLE),
+)
+SLA_EVENTS = lifecycle_topic(
+    "complaints.sla.v1",
+    "SLA clocks: a deadline at risk, breached, or met.",
+    (SlaEvent,),
+    producers=(Worker.SLA,),
+    consumers=(Worker.LIFECYCLE, Worker.STATS),
+)
+ESCALATIONS = lifecycle_topic(
+    "complaints.escalations.v1",
+    "Escalations up the ladder when a deadline is at risk or broken (升级).",
+    (ComplaintEscalated,),
+    producers=(Worker.SLA,),
+    consumers=(Worker.LIFECYCLE, External.SUPERVISORS),
+)
+RESOLVED = lifecycle_topic(
+    "complaints.resolved.v1",
+    "Final outcomes for downstream systems: CRM, billing refunds, customer notifications (办结).",
+    (ComplaintResolved,),
+    producers=(Worker.LIFECYCLE,),
+    consumers=(Worker.CLASSIFY, External.CRM, External.BILLING, External.NOTIFICATIONS),
+    retention_ms=365 * DAY_MS,
+)
+COMMANDS = lifecycle_topic(
+    "complaints.commands.v1",
+    "Manual commands from supervisors: reassign, change priority, add note.",
+    (ReassignComplaint, ChangePriority, AddNote),
+    producers=(External.SUPERVISORS,),
+    consumers=(Worker.ASSIGN, Worker.LIFECYCLE),
+)
+STATISTICS = TopicSpec(
+    name="complaints.statistics.v1",
+    description="Windowed complaint counts by category, channel, region, priority and risk. No personal data.",
+    key="<dimension>:<window_start>; compacted so the latest count of each window wins",
+    key_label="`<dimension>:<window_start>` (compacted)",
+    values=(StatisticsUpdated,),
+    partitions=3,
+    cleanup_policy="compact,delete",
+    retention_ms=30 * DAY_MS,
+    producers=(Worker.STATS,),
+    consumers=(External.DASHBOARDS,),
+)
+HOTSPOTS = TopicSpec(
+    name="complaints.hotspots.v1",
+    description="Hot spots: unusual concentrations of complaints in one district and category (热点).",
+    key="<province>:<city>:<district>:<category>",
+    key_label="`<province>:<city>:<district>:<category>`",
+    values=(HotSpotDetected,),
+    partitions=3,
+    retention_ms=30 * DAY_MS,
+    producers=(Worker.STATS,),
+    consumers=(External.OPERATIONS,),
 )
 
 ALL: tuple[TopicSpec, ...] = (
-    SUBMISSIONS, DEAD_LETTERS, RECEIVED, CLASSIFIED, ASSIGNED, STATUS, SLA_EVENTS,
-    ESCALATIONS, RESOLVED, COMMANDS, STATISTICS, HOTSPOTS, CLASSIFY_BY_CUSTOMER,
+    SUBMISSIONS, DEAD_LETTERS, RECEIVED, CLASSIFY_BY_CUSTOMER, CLASSIFIED, ASSIGNED, STATUS, SLA_EVENTS,
+    ESCALATIONS, RESOLVED, COMMANDS, STATISTICS, HOTSPOTS,
 )
 BY_NAME: dict[str, TopicSpec] = {t.name: t for t in ALL}
+
+
+def produced_by(worker: Worker | str) -> tuple[TopicSpec, ...]:
+    """The topics a worker writes."""
+    return tuple(t for t in ALL if Worker(worker) in t.producers)
+
+
+def consumed_by(worker: Worker | str) -> tuple[TopicSpec, ...]:
+    """The topics a worker reads."""
+    return tuple(t for t in ALL if Worker(worker) in t.consumers)
 
 
 class UnknownTopic(KeyError):
@@ -189,3 +276,37 @@ def lookup(name: str) -> TopicSpec:
     if len(matches) == 1:
         return matches[0]
     raise UnknownTopic(f"no catalogued topic {name!r}; known: {', '.join(t.name for t in ALL)}")
+
+
+# -- the README's topic table --------------------------------------------------------------------
+
+TABLE_HEADER = "| topic | key | carries | written by | read by |"
+
+
+def _parties(parties: Iterable[Party]) -> str:
+    """Workers by name, parties outside the pipeline in italics."""
+    return ", ".join(str(p) if isinstance(p, Worker) else f"*{p}*" for p in parties)
+
+
+def render_topic_table(specs: Iterable[TopicSpec] = ALL) -> str:
+    """The markdown table of topics (README): name, key, payloads, producers and consumers."""
+    lines = [TABLE_HEADER, "|---|---|---|---|---|"]
+    for t in specs:
+        name = f"`{t.name}`" + (" (internal)" if t.internal else "")
+        carries = ", ".join(f"`{v.__name__}`" for v in t.values)
+        lines.append(f"| {name} | {t.key_label or t.key} | {carries} | {_parties(t.producers)} | "
+                     f"{_parties(t.consumers)} |")
+    return "\n".join(lines) + "\n"
+
+
+def replace_topic_table(markdown: str, specs: Iterable[TopicSpec] = ALL) -> str:
+    """``markdown`` with its topic table (from the header row to the first non-table line) regenerated."""
+    lines = markdown.splitlines(keepends=True)
+    try:
+        start = next(i for i, line in enumerate(lines) if line.rstrip("\n") == TABLE_HEADER)
+    except StopIteration:
+        raise ValueError(f"no topic table (a line {TABLE_HEADER!r}) in the document") from None
+    end = start
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    return "".join(lines[:start]) + render_topic_table(specs) + "".join(lines[end:])

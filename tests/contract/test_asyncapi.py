@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from tests.support.cli import REPO, run_cli
 from complaint_stream import topics
+from tests.support.cli import REPO, run_cli
 
 VALIDATOR = REPO / "tools" / "asyncapi" / "validate.mjs"
 
@@ -19,7 +19,7 @@ def validate(path):
     assert node, "node must be installed"
     assert (REPO / "tools" / "asyncapi" / "node_modules" / "@asyncapi" / "parser").is_dir(), \
         "run `make test` (it installs tools/asyncapi with npm ci)"
-    return subprocess.run([node, str(VALIDATOR), str(path)], capture_output=True, text=True, timeout=120)
+    return subprocess.run([node, str(VALIDATOR), str(path)], capture_output=True, text=True, timeout=120, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +60,24 @@ def test_the_validator_rejects_a_broken_document(exported, tmp_path):
     broken.write_text(json.dumps(doc))
     result = validate(broken)
     assert result.returncode == 1 and "INVALID" in result.stdout
+
+
+def test_operations_are_the_workers_declared_in_the_catalogue(exported):
+    from complaint_stream.schemas.export import channel_id, operation_id
+
+    doc = json.loads((exported / "asyncapi.json").read_text())
+    expected = {}
+    for t in topics.ALL:
+        for w in t.producing_workers:
+            expected[operation_id(w, "send", t.name)] = ("send", channel_id(t.name))
+        for w in t.consuming_workers:
+            expected[operation_id(w, "receive", t.name)] = ("receive", channel_id(t.name))
+    actual = {oid: (op["action"], op["channel"]["$ref"].rsplit("/", 1)[1]) for oid, op in doc["operations"].items()}
+    assert actual == expected
+    assert doc["operations"]["intake-receive-intake-submissions"]["tags"] == [{"name": "worker:intake"}]
+    assert {"name": "planned"} in doc["operations"]["assign-receive-classified"]["tags"]
+    status = doc["channels"][channel_id(topics.STATUS.name)]
+    assert [p["kind"] for p in status["x-written-by"]] == ["external", "external"]
+    assert {p["name"] for p in status["x-read-by"]} == {"sla", "lifecycle"}
+    result = validate(exported / "asyncapi.json")
+    assert f"{len(expected)} operations" in result.stdout

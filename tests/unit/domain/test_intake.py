@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from complaint_stream.channel_api import submission_envelope, validate_submission
 from complaint_stream.domain.intake import (
@@ -17,7 +17,7 @@ from complaint_stream.domain.intake import (
 from complaint_stream.domain.privacy import customer_key
 from tests.support.factories import submission
 
-NOW = datetime(2026, 11, 28, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 POLICY = IntakePolicy(dedup_window=timedelta(days=7), customer_key_secret="s3cret")
 
 

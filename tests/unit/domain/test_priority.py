@@ -6,7 +6,11 @@ import json
 
 import pytest
 
-from complaint_stream.domain.priority import PriorityRulesError, decide_priority, load_priority_rules
+from complaint_stream.domain.priority import (
+    PriorityRulesError,
+    decide_priority,
+    load_priority_rules,
+)
 
 RULES = load_priority_rules()
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from complaint_stream.domain.normalise import clean_text, normalise_channel, to_utc
-from complaint_stream.domain.privacy import customer_key, mask_msisdn, redact_phone_numbers
+from complaint_stream.domain.privacy import (
+    customer_key,
+    mask_msisdn,
+    redact_phone_numbers,
+)
 
 
 @pytest.mark.parametrize("raw,masked", [("+8613812341234", "138****1234"), ("13812341234", "138****1234"),
@@ -40,4 +44,4 @@ def test_control_and_zero_width_characters_are_removed_and_blank_lines_folded():
 
 def test_aware_times_are_converted_to_utc():
     t = datetime.fromisoformat("2026-11-28T08:00:00+08:00")
-    assert to_utc(t) == datetime(2026, 11, 28, 0, 0, tzinfo=timezone.utc)
+    assert to_utc(t) == datetime(2026, 11, 28, 0, 0, tzinfo=UTC)

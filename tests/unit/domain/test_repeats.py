@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from complaint_stream.domain.repeats import (
     MAX_ENTRIES,
@@ -13,7 +13,7 @@ from complaint_stream.domain.repeats import (
     record_opened,
 )
 
-NOW = datetime(2026, 11, 28, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 WINDOW = timedelta(days=30)
 
 

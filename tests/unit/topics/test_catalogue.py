@@ -76,3 +76,77 @@ def test_no_topic_name_is_spelled_outside_the_catalogue():
         text = path.read_text(encoding="utf-8")
         offenders += [f"{rel}: {n}" for n in names if n in text]
     assert offenders == []
+
+
+# --- producers, consumers and the generated README table ---------------------------------------
+
+def test_complaint_keyed_topics_come_from_one_helper_with_the_same_layout():
+    keyed = [t for t in topics.ALL if t.key == "complaint_id"]
+    assert {t.name for t in keyed} == {t.name for t in (topics.RECEIVED, topics.CLASSIFIED, topics.ASSIGNED,
+                                                        topics.STATUS, topics.SLA_EVENTS, topics.ESCALATIONS,
+                                                        topics.RESOLVED, topics.COMMANDS)}
+    for t in keyed:
+        rebuilt = topics.lifecycle_topic(t.name, t.description, t.values, producers=t.producers,
+                                         consumers=t.consumers, retention_ms=t.retention_ms)
+        assert rebuilt == t
+    assert {t.retention_ms for t in keyed if t is not topics.RESOLVED} == {topics.LIFECYCLE_RETENTION_MS}
+
+
+def test_every_topic_has_a_writer_and_a_reader_and_a_worker_on_one_side():
+    for t in topics.ALL:
+        assert t.producers and t.consumers, t.name
+        assert t.producing_workers or t.consuming_workers, t.name
+        assert len(set(t.producers)) == len(t.producers) and len(set(t.consumers)) == len(t.consumers)
+        assert all(isinstance(p, (topics.Worker, topics.External)) for p in (*t.producers, *t.consumers))
+
+
+def test_workers_and_external_parties_are_kept_apart():
+    assert not {str(w) for w in topics.Worker} & {str(e) for e in topics.External}
+    assert [w for w in topics.Worker if not w.planned] == [topics.Worker.INTAKE, topics.Worker.CLASSIFY]
+    assert {str(w) for w in topics.Worker} == {"intake", "classify", "lifecycle", "assign", "sla", "stats"}
+
+
+def test_the_built_workers_read_and_write_what_the_pipeline_does():
+    def names(specs):
+        return {t.name for t in specs}
+
+    assert names(topics.consumed_by("intake")) == names([topics.SUBMISSIONS])
+    assert names(topics.produced_by("intake")) == names([topics.RECEIVED, topics.DEAD_LETTERS])
+    assert names(topics.consumed_by("classify")) == names([topics.RECEIVED, topics.RESOLVED,
+                                                           topics.CLASSIFY_BY_CUSTOMER])
+    assert names(topics.produced_by(topics.Worker.CLASSIFY)) == names([topics.CLASSIFY_BY_CUSTOMER,
+                                                                       topics.CLASSIFIED, topics.DEAD_LETTERS])
+
+
+def test_internal_topics_are_written_and_read_by_one_worker_only():
+    for t in topics.ALL:
+        if t.internal:
+            assert len(set(t.producers) | set(t.consumers)) == 1
+            assert isinstance(t.producers[0], topics.Worker)
+
+
+def test_the_readme_topic_table_is_the_rendered_catalogue():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    table = topics.render_topic_table()
+    assert table in readme
+    assert topics.replace_topic_table(readme) == readme, (
+        "README.md's topic table differs from the catalogue; regenerate it with\n"
+        "  python -c \"from pathlib import Path; from complaint_stream.topics import replace_topic_table as r;"
+        " p = Path('README.md'); p.write_text(r(p.read_text()))\""
+    )
+
+
+def test_the_rendered_table_has_one_row_per_topic_and_marks_external_parties():
+    rows = topics.render_topic_table().splitlines()[2:]
+    assert len(rows) == len(topics.ALL)
+    status = next(r for r in rows if f"`{topics.STATUS.name}`" in r)
+    assert status.split(" | ")[3:] == ["*agents*, *CRM*", "sla, lifecycle |"]
+
+
+def test_replacing_the_table_keeps_the_rest_of_the_document():
+    doc = "# T\n\nbefore\n\n| topic | key | carries | written by | read by |\n|---|\n| old | row |\n\nafter\n"
+    out = topics.replace_topic_table(doc)
+    assert out.startswith("# T\n\nbefore\n\n") and out.endswith("\n\nafter\n")
+    assert "old" not in out and topics.render_topic_table() in out
+    with pytest.raises(ValueError, match="no topic table"):
+        topics.replace_topic_table("# nothing here\n")
