@@ -325,17 +325,24 @@ class BuiltWorker:
     agents: dict[str, Any]
     inputs: frozenset[str] = frozenset()
 
+    readiness_state: tuple[bool, str] = (False, "starting")
+
     def readiness(self) -> tuple[bool, str]:
-        """Ready once the worker has partitions and its tables are recovered."""
+        """Ready once the worker has partitions and its tables are recovered. Safe from any thread:
+        it reads what :meth:`refresh_readiness` last computed inside the event loop (faust creates
+        its consumer and recovery services lazily, and must not be touched from another thread)."""
+        return self.readiness_state
+
+    async def refresh_readiness(self) -> None:
         app = self.app
         if not app.tables.recovery.completed.is_set() or app.in_recovery:
-            return False, "recovering tables"
-        if app.rebalancing:
-            return False, "rebalancing"
-        assigned = [tp for tp in app.consumer.assignment() if tp.topic in self.inputs]
-        if not assigned:
-            return False, "no partitions assigned"
-        return True, f"{len(assigned)} partitions"
+            self.readiness_state = (False, "recovering tables")
+        elif app.rebalancing:
+            self.readiness_state = (False, "rebalancing")
+        else:
+            assigned = [tp for tp in app.consumer.assignment() if tp.topic in self.inputs]
+            self.readiness_state = ((True, f"{len(assigned)} partitions") if assigned
+                                    else (False, "no partitions assigned"))
 
 
 def build_worker(name: str, app_id: str, binding: Binding, settings: Settings, *,
@@ -372,7 +379,9 @@ def build_worker(name: str, app_id: str, binding: Binding, settings: Settings, *
     if table is not None and stage.timer_interval:
         app.timer(interval=stage.timer_interval, name=f"{stage.name}-timers")(runner.sweep)
     inputs = frozenset(t.name for t in (*binding.inputs, binding.stream_topic))
-    return BuiltWorker(app=app, name=name, metrics=metrics, runner=runner, agents=agents, inputs=inputs)
+    built = BuiltWorker(app=app, name=name, metrics=metrics, runner=runner, agents=agents, inputs=inputs)
+    app.timer(interval=0.25, name=f"{stage.name}-readiness")(built.refresh_readiness)
+    return built
 
 
 def create_worker(entry: WorkerEntry, settings: Settings, *, clock: Clock = utcnow,
