@@ -8,6 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 from complaint_stream.domain.classification import Classifier, load_rules
+from complaint_stream.domain.intake import IntakePolicy
 from complaint_stream.domain.priority import PriorityRules, load_priority_rules
 from complaint_stream.domain.triage import TriagePolicy
 from complaint_stream.settings import Settings
@@ -64,3 +65,9 @@ def build_triage_policy(settings: Settings, classifier_version: str) -> TriagePo
     return TriagePolicy(repeat_window=timedelta(days=settings.repeat_window_days),
                         review_confidence=settings.review_confidence,
                         classifier_version=classifier_version)
+
+
+def build_intake_policy(settings: Settings) -> IntakePolicy:
+    """The intake policy; the customer-key secret stays a ``SecretStr`` (hidden in reprs and logs)."""
+    return IntakePolicy(dedup_window=timedelta(days=settings.dedup_window_days),
+                        customer_key_secret=settings.customer_key_secret)
