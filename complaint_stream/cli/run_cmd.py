@@ -57,6 +57,8 @@ def run_pipeline(settings: Settings, *, example_file: str | None, show: int, kee
     from complaint_stream.kafka.records import read_topic
     from complaint_stream.topics import CLASSIFIED, DEAD_LETTERS
 
+    # SIGTERM ends the run like Ctrl-C does, so the workers it started are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     bootstrap = ensure_broker(settings)
     print(f"Kafka at {bootstrap}")
     created, present = create_topics(settings)
