@@ -5,7 +5,7 @@ character n-gram model (:mod:`.model`, needs scikit-learn) can be blended in.
 """
 
 from .classifier import Classification, Classifier, detect_risk
-from .rules import RISK_FLAGS, RuleSet, RulesError, load_rules
+from .rules import RISK_FLAGS, RulesError, RuleSet, load_rules
 
 CATEGORIES: tuple[str, ...] = (
     "network",

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from itertools import chain
 from operator import attrgetter, itemgetter
-from typing import TYPE_CHECKING, Iterable, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
-from .rules import RISK_FLAGS, RuleSet, TermEntry, load_rules, term_reason
+from .rules import RISK_FLAGS, RuleSet, Scores, TermEntry, load_rules, term_reason
 from .text import normalise
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .model import TextModel
 
 
 class ProbabilityModel(Protocol):
@@ -44,16 +42,18 @@ class Classification(NamedTuple):
         return bool(self.risk_flags)
 
 
-_Hit = tuple  # (term, start, end, TermEntry)
-_Cue = tuple  # (start, end, window, term)
-_ChannelReasons = tuple  # ((flag, reason), ...) raised by a channel alone
+_Hit = tuple[str, int, int, TermEntry]  # (term, start, end, entry)
+_Cue = tuple[int, int, int, str]  # (start, end, window, term)
+_Match = tuple[str, int, int, TermEntry, str]  # ("/source/", start, end, entry, matched text)
+_ChannelReasons = tuple[tuple[str, str], ...]  # ((flag, reason), ...) raised by a channel alone
+# What the rules say about a text (see ``Classifier._rules_part``).
+_RulesPart = tuple[tuple[str, ...], list[float], list[int], list[str], tuple[str, ...], tuple[str, ...]]
 
 # What a pattern key ("/source/") means when looked up as a term: nothing.
 _NO_ENTRY = TermEntry(scoring=(), categories=(), cues=(), risk=(), negates_before=0, negates_after=0)
 
 
-def _search_patterns(norm: str, rules: RuleSet
-                     ) -> tuple[list[tuple[str, int, int, TermEntry, str]], list[tuple[int, int]]]:
+def _search_patterns(norm: str, rules: RuleSet) -> tuple[list[_Match], list[tuple[int, int]]]:
     """Matches of the rule patterns and spans of the background clauses.
 
     Patterns: ("/source/", start, end, entry, matched text), each counting
@@ -61,7 +61,7 @@ def _search_patterns(norm: str, rules: RuleSet
     of every context regex.  One gate over both skips the regexes whose
     declared literals are absent, which is nearly all of them.
     """
-    matched = []
+    matched: list[_Match] = []
     background: list[tuple[int, int]] = []
     patterns = rules.patterns
     count = len(patterns)
@@ -77,7 +77,8 @@ def _search_patterns(norm: str, rules: RuleSet
 
 
 def _scan(norm: str, rules: RuleSet, found: list[tuple[str, int, int]] | None = None,
-          matched: list[tuple[str, int, int, TermEntry, str]] | None = None):
+          matched: list[_Match] | None = None
+          ) -> tuple[list[_Hit], dict[str, str], list[_Cue], list[_Cue]]:
     """One pass over a normalised text (``found``/``matched``: its terms and
     pattern matches, when already known).
 
@@ -185,7 +186,7 @@ _cues_of = attrgetter("cues")
 _reasons_of = attrgetter("reasons")
 
 
-def _weigh(rules: RuleSet, terms: list[str], matched, scores: dict[str, float],
+def _weigh(rules: RuleSet, terms: list[str], matched: list[_Match], scores: Scores,
            why: list[str]) -> tuple[dict[str, str], dict[str, float]]:
     """The usual case: no negation cue and no background clause in the text.
 
@@ -225,7 +226,8 @@ def _weigh(rules: RuleSet, terms: list[str], matched, scores: dict[str, float],
     return risk, cues
 
 
-def _weigh_in_context(norm: str, rules: RuleSet, found, matched, scores: dict[str, float],
+def _weigh_in_context(norm: str, rules: RuleSet, found: list[tuple[str, int, int]], matched: list[_Match],
+                      scores: Scores,
                       why: list[str], background: list[tuple[int, int]]
                       ) -> tuple[dict[str, str], dict[str, float]]:
     """The general case: negation cues cancel terms, background clauses
@@ -342,7 +344,7 @@ class Classifier:
     times what the rules cost.  ``model_margin`` above 1 asks it always.
     """
 
-    def __init__(self, rules: RuleSet | None = None, model: "TextModel | ProbabilityModel | None" = None,
+    def __init__(self, rules: RuleSet | None = None, model: ProbabilityModel | None = None,
                  model_weight: float = 0.45, model_margin: float = 0.6):
         if not 0.0 <= model_weight <= 1.0:
             raise ValueError("model_weight must be within 0..1")
@@ -362,7 +364,7 @@ class Classifier:
         """Classify one complaint received on ``channel``."""
         part = self._rules_part(text, channel)
         model_probs = None
-        if self.model_weight > 0 and self._undecided(part):
+        if self.model is not None and self.model_weight > 0 and self._undecided(part):
             model_probs = self.model.predict_proba(text)
         return self._decide(*part, model_probs)
 
@@ -376,14 +378,15 @@ class Classifier:
         """
         items = list(items)
         parts = [self._rules_part(text, channel) for text, channel in items]
-        if self.model_weight <= 0 or not items:
+        model = self.model
+        if model is None or self.model_weight <= 0 or not items:
             return [self._decide(*part, None) for part in parts]
         asked = [i for i, part in enumerate(parts) if self._undecided(part)]
         model_probs: list[dict[str, float] | None] = [None] * len(items)
         if asked:
             texts = [items[i][0] for i in asked]
-            many = getattr(self.model, "predict_proba_many", None)
-            answers = many(texts) if many is not None else [self.model.predict_proba(t) for t in texts]
+            many: Callable[[list[str]], list[dict[str, float]]] | None = getattr(model, "predict_proba_many", None)
+            answers = many(texts) if many is not None else [model.predict_proba(t) for t in texts]
             for i, probs in zip(asked, answers):
                 model_probs[i] = probs
         return [self._decide(*part, probs) for part, probs in zip(parts, model_probs)]
@@ -392,7 +395,7 @@ class Classifier:
         """Whether classifying this complaint asks the model (see the class docs)."""
         return self.model_weight > 0 and self._undecided(self._rules_part(text, channel))
 
-    def _undecided(self, part: tuple) -> bool:
+    def _undecided(self, part: _RulesPart) -> bool:
         """Whether the rules' top two probabilities (see :meth:`_rules_part`)
         are closer than ``model_margin`` (then the model is asked);
         otherwise says so in the explanation."""
@@ -413,7 +416,7 @@ class Classifier:
             reasons = self._channels[channel] = _channel_reasons(channel, rules)
         return reasons
 
-    def _rules_part(self, text: str, channel: str):
+    def _rules_part(self, text: str, channel: str) -> _RulesPart:
         """(categories, rule probabilities, their order (most probable first),
         explanation so far, risk flags, risk reasons)."""
         rules = self.rules
@@ -422,7 +425,7 @@ class Classifier:
         if risk or channel_reasons:
             flags, risk_why = _risk_result(risk, channel_reasons)
         else:
-            flags = risk_why = ()
+            flags, risk_why = (), ()
         matched = max(raw.values()) > 0.0
         raw[rules.fallback] += rules.fallback_score
         probs = _softmax(list(raw.values()), rules.temperature)
@@ -450,4 +453,4 @@ class Classifier:
                               tuple([(categories[i], rounded[probs[i]]) for i in order]))
 
 
-__all__ = ["Classification", "Classifier", "RISK_FLAGS", "detect_risk"]
+__all__ = ["RISK_FLAGS", "Classification", "Classifier", "detect_risk"]

@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 import random
 import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
-from .classifier import Classifier
+from .classifier import Classifier, ProbabilityModel
 from .rules import RuleSet, load_rules
+
+Row = Mapping[str, Any]  # a labelled complaint: text, channel, category, risk
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class Report:
     confusion: Mapping[tuple[str, str], int] = field(default_factory=dict)
     label: str = ""
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "label": self.label,
             "total": self.total,
@@ -90,7 +93,7 @@ class Report:
         return "\n".join(lines)
 
 
-def _ratio(num: int, den: int) -> float:
+def _ratio(num: float, den: float) -> float:
     return num / den if den else 0.0
 
 
@@ -132,11 +135,11 @@ def report_from_pairs(gold: Sequence[tuple[str, bool]], predicted: Sequence[tupl
     )
 
 
-def _gold(row: Mapping) -> tuple[str, bool]:
+def _gold(row: Row) -> tuple[str, bool]:
     return row["category"], bool(row.get("risk", False))
 
 
-def evaluate(rows: Iterable[Mapping], classifier: Classifier, label: str = "") -> Report:
+def evaluate(rows: Iterable[Row], classifier: Classifier, label: str = "") -> Report:
     """Score ``classifier`` on labelled rows (``text``, ``channel``, ``category``, ``risk``)."""
     rows = list(rows)
     predicted = []
@@ -147,7 +150,7 @@ def evaluate(rows: Iterable[Mapping], classifier: Classifier, label: str = "") -
                              classifier.rules.categories, label)
 
 
-def stratified_folds(rows: Sequence[Mapping], folds: int, seed: int) -> list[list[int]]:
+def stratified_folds(rows: Sequence[Row], folds: int, seed: int) -> list[list[int]]:
     """Row indices per fold, each category spread evenly over the folds."""
     by_cat: dict[str, list[int]] = {}
     for i, row in enumerate(rows):
@@ -164,9 +167,9 @@ def stratified_folds(rows: Sequence[Mapping], folds: int, seed: int) -> list[lis
     return out
 
 
-def cross_validate(rows: Iterable[Mapping], rules: RuleSet | None, folds: int = 5, seed: int = 0,
+def cross_validate(rows: Iterable[Row], rules: RuleSet | None, folds: int = 5, seed: int = 0,
                    model_weight: float = 0.45,
-                   trainer: Callable[[list[Mapping]], object] | None = None,
+                   trainer: Callable[[list[Row]], ProbabilityModel] | None = None,
                    label: str = "") -> Report:
     """k-fold CV of rules+model: train on k-1 folds, score the held-out fold.
 
@@ -177,9 +180,11 @@ def cross_validate(rows: Iterable[Mapping], rules: RuleSet | None, folds: int = 
     if folds < 2 or folds > len(rows):
         raise ValueError("folds must be between 2 and the number of rows")
     if trainer is None:
-        from .model import train_model as trainer
+        from .model import train_model
+
+        trainer = train_model
     rules = rules if rules is not None else load_rules()
-    predicted: list[tuple[str, bool] | None] = [None] * len(rows)
+    predicted: list[tuple[str, bool]] = [("", False)] * len(rows)  # every row is set below
     for held in stratified_folds(rows, folds, seed):
         held_set = set(held)
         train = [r for i, r in enumerate(rows) if i not in held_set]
@@ -187,11 +192,11 @@ def cross_validate(rows: Iterable[Mapping], rules: RuleSet | None, folds: int = 
         for i in held:
             result = classifier.classify(rows[i]["text"], rows[i].get("channel", ""))
             predicted[i] = (result.category, result.risk)
-    return report_from_pairs([_gold(r) for r in rows], predicted,  # type: ignore[arg-type]
+    return report_from_pairs([_gold(r) for r in rows], predicted,
                              rules.categories, label or f"{folds}-fold CV, rules+model")
 
 
-def read_jsonl(path: str) -> list[dict]:
+def read_jsonl(path: str) -> list[dict[str, Any]]:
     """Rows of a JSON-lines file, skipping blank lines."""
     with open(path, encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]

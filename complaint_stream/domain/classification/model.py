@@ -8,7 +8,8 @@ plain numpy arrays (:mod:`.portable`); this module keeps nothing on disk.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from .text import normalise
 
@@ -26,10 +27,10 @@ class TextModel:
         self._pipeline: Any = None
         self.classes: tuple[str, ...] = ()
 
-    def fit(self, texts: Sequence[str], labels: Sequence[str]) -> "TextModel":
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
+    def fit(self, texts: Sequence[str], labels: Sequence[str]) -> TextModel:
+        from sklearn.feature_extraction.text import TfidfVectorizer  # type: ignore[import-untyped]
+        from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+        from sklearn.pipeline import make_pipeline  # type: ignore[import-untyped]
 
         if len(texts) != len(labels) or not texts:
             raise ValueError("need as many labels as texts, and at least one")

@@ -21,11 +21,13 @@ import hashlib
 import math
 import os
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import count
 from operator import add
-from typing import Iterable, Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .text import normalise
 
@@ -100,8 +102,19 @@ class _NgramCodes:
     per-text path.
     """
 
-    __slots__ = ("low", "high", "bits", "separator", "_ranks", "_unigrams", "_keys", "_features", "_shift",
-                 "_mask", "_max_probe")
+    __slots__ = (
+        "_features",
+        "_keys",
+        "_mask",
+        "_max_probe",
+        "_ranks",
+        "_shift",
+        "_unigrams",
+        "bits",
+        "high",
+        "low",
+        "separator",
+    )
 
     #: Hash table size: the power of two with at least this many slots per entry.
     SLOTS_PER_ENTRY = 4
@@ -141,7 +154,7 @@ class _NgramCodes:
         self._build_table(codes[longer], longer.astype(np.int32))
 
     @classmethod
-    def build(cls, vocabulary: Sequence[str], ngram_range: tuple[int, int]) -> "_NgramCodes | None":
+    def build(cls, vocabulary: Sequence[str], ngram_range: tuple[int, int]) -> _NgramCodes | None:
         """The batch extractor for this vocabulary, or ``None`` if it cannot code it."""
         lengths = np.fromiter(map(len, vocabulary), dtype=np.intp, count=len(vocabulary))
         alphabet = sorted(set("".join(vocabulary)))
@@ -248,9 +261,9 @@ class _NgramCodes:
             features.append(self.lookup(np.concatenate(long_codes)))
         if not features:
             return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int32)
-        features = np.concatenate(features)
-        hit = (features >= 0).nonzero()[0]
-        return document.take(np.concatenate(starts).take(hit)), features.take(hit)
+        found = np.concatenate(features)
+        hit = (found >= 0).nonzero()[0]
+        return document.take(np.concatenate(starts).take(hit)), found.take(hit)
 
 
 class LinearTextModel:
@@ -288,7 +301,7 @@ class LinearTextModel:
         # here (exact, half the memory traffic).
         coef32 = self.coef.astype(np.float32)
         exact = np.array_equal(coef32, self.coef)
-        self._coef_by_class = np.ascontiguousarray((coef32 if exact else self.coef).T)
+        self._coef_by_class: npt.NDArray[np.floating[Any]] = np.ascontiguousarray((coef32 if exact else self.coef).T)
         # The batch path, or None (repeated terms would make the two paths disagree on their index).
         self._codes = (_NgramCodes.build(vocabulary, self.ngram_range)
                        if len(self.vocabulary) == len(vocabulary) else None)
@@ -362,7 +375,8 @@ class LinearTextModel:
             # (the length of a run is the count) and orders the pairs by
             # text, so each text's features form one run.
             shift = max(self.idf.size - 1, 1).bit_length()
-            dtype = np.int32 if (len(texts) - 1).bit_length() + shift <= 31 else np.int64
+            dtype: np.dtype[np.signedinteger[Any]] = np.dtype(
+                np.int32 if (len(texts) - 1).bit_length() + shift <= 31 else np.int64)
             pairs = np.sort((document.astype(dtype) << shift) | feature)
             first = _run_starts(pairs)
             counts = np.empty(first.size)
@@ -410,7 +424,7 @@ class LinearTextModel:
         return text_fingerprint(text) in self.fingerprints
 
     # -- files -----------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         vocab = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
         with open(path, "wb") as fh:
             np.savez_compressed(
@@ -427,7 +441,7 @@ class LinearTextModel:
             )
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "LinearTextModel":
+    def load(cls, path: str | os.PathLike[str]) -> LinearTextModel:
         try:
             with np.load(path, allow_pickle=False) as data:
                 file_format = str(data["format"])
@@ -440,7 +454,7 @@ class LinearTextModel:
         raise PortableModelError(f"{os.fspath(path)}: format {file_format}, expected {FORMAT}")
 
     @classmethod
-    def from_pipeline(cls, pipeline, fingerprints: Iterable[str] = ()) -> "LinearTextModel":
+    def from_pipeline(cls, pipeline: Any, fingerprints: Iterable[str] = ()) -> LinearTextModel:
         """Export a fitted ``TfidfVectorizer`` + ``LogisticRegression`` pipeline."""
         vectorizer, classifier = pipeline[0], pipeline[-1]
         if vectorizer.analyzer != "char_wb" or vectorizer.norm != "l2" or not vectorizer.use_idf:
@@ -455,7 +469,7 @@ class LinearTextModel:
                    vectorizer.ngram_range, vectorizer.sublinear_tf, fingerprints)
 
 
-def train_portable(rows: Iterable[dict]) -> LinearTextModel:
+def train_portable(rows: Iterable[Mapping[str, Any]]) -> LinearTextModel:
     """Fit the n-gram model on rows with ``text`` and ``category`` (scikit-learn) and export it."""
     from .model import train_model
 

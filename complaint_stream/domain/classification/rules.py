@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .text import LiteralGate, TermMatcher, normalise, normalise_term
 
@@ -32,6 +33,8 @@ class RulesError(ValueError):
 
 
 Scores = dict[str, float]
+# The boundary rules compiled into one function: (scores, cues, why) -> None.
+BoundaryProgram = Callable[[Scores, Scores, list[str]], None]
 
 
 @dataclass(frozen=True)
@@ -109,9 +112,9 @@ class RuleSet:
     # in characters) or "stop" (absorbs shorter terms inside it, means nothing).
     lookup: Mapping[str, tuple[tuple[str, float], ...]]
     # The same, pre-split for the hot path: term -> TermEntry.
-    entries: Mapping[str, "TermEntry"]
+    entries: Mapping[str, TermEntry]
     # (compiled regex, its source, what a match means); each counts once.
-    patterns: tuple[tuple[re.Pattern[str], str, "TermEntry"], ...]
+    patterns: tuple[tuple[re.Pattern[str], str, TermEntry], ...]
     # Which of ``patterns`` and then ``context`` can match a text at all
     # (from the literals declared for them; most searches are skipped).
     pattern_gate: LiteralGate
@@ -120,7 +123,7 @@ class RuleSet:
     clause_breaks: frozenset[str]
     boundaries: tuple[BoundaryRule, ...]
     # The same rules compiled into one function (scores, cues, why) -> None.
-    boundary_program: Callable[[Scores, Scores, list], None]
+    boundary_program: BoundaryProgram
     risk_channels: Mapping[str, tuple[str, ...]]
     fallback_score: float
     temperature: float
@@ -130,7 +133,7 @@ class RuleSet:
     risk_terms: frozenset[str] = frozenset()
     negation_terms: frozenset[str] = frozenset()
     # Every category at 0.0: copied for each text (cheaper than building it).
-    zero_scores: Mapping[str, float] = field(default_factory=dict)
+    zero_scores: Scores = field(default_factory=dict)
 
 
 def load_rules(path: str | os.PathLike[str] | None = None) -> RuleSet:
@@ -361,7 +364,8 @@ class _ConditionParser:
             return "True"
         return " and ".join(self.expression(c) for c in conditions)
 
-def _boundary_program(rules: list[BoundaryRule]) -> Callable[[Scores, Scores, list], None]:
+
+def _boundary_program(rules: list[BoundaryRule]) -> BoundaryProgram:
     """Compile the boundary rules, in order, into one Python function.
 
     ``apply(scores, cues, why)`` does what looping over the rules and testing
@@ -410,6 +414,6 @@ def _boundary_program(rules: list[BoundaryRule]) -> Callable[[Scores, Scores, li
     lines.append("    return None")
     source = "\n".join(lines)
     exec(source, ns)  # noqa: S102 - generated from checked names only, see above
-    apply = ns["apply"]
-    apply.source = source
+    ns["apply"].source = source
+    apply: BoundaryProgram = ns["apply"]
     return apply

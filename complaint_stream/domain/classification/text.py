@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from ahocorasick_rs import MATCHKIND_STANDARD, AhoCorasick
 
@@ -139,7 +139,7 @@ class TermMatcher:
     a prefix and a whole word is a prefix term (the looser form).
     """
 
-    __slots__ = ("terms", "_bounds", "_automaton", "_filler")
+    __slots__ = ("_automaton", "_bounds", "_filler", "terms")
 
     def __init__(self, terms: Iterable[tuple[str, bool]]):
         prefixes: dict[str, bool] = {}
@@ -197,7 +197,7 @@ class LiteralGate:
     match", so the candidates are the OR of the bits of the literals found.
     """
 
-    __slots__ = ("_always", "_bits", "_automaton", "_filler")
+    __slots__ = ("_always", "_automaton", "_bits", "_filler")
 
     def __init__(self, needs: Sequence[Sequence[str]]):
         self._always = 0  # regexes with no declared literal
