@@ -41,8 +41,10 @@ class SettingsError(ValueError):
     """A configuration value is missing or malformed."""
 
 
-class UnsafeWorkerStart(RuntimeError):
-    """A worker was about to process real data with development-only settings."""
+class UnsafeWorkerStart(SettingsError):
+    """A worker was about to process real data with development-only settings.
+
+    A :class:`SettingsError`, so a command that reports bad settings reports this too."""
 
 
 def _default_cache_dir() -> Path:

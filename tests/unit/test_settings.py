@@ -157,3 +157,9 @@ def test_a_worker_on_a_remote_cluster_with_a_real_secret_starts():
     s = load_settings(environ={"COMPLAINTS_KAFKA_BOOTSTRAP": "kafka-1.prod.example:9093", **SECRETS_ENV})
     assert s.check_production_safety() == []
     s.refuse_unsafe_worker_start()
+
+
+def test_the_refusal_is_a_settings_error_so_commands_report_it_like_one():
+    s = load_settings(environ={"COMPLAINTS_KAFKA_BOOTSTRAP": "kafka-1.prod.example:9093"})
+    with pytest.raises(SettingsError):
+        s.refuse_unsafe_worker_start()
