@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
 
 import faust
+from aiokafka.partitioner import murmur2
 from prometheus_client import CollectorRegistry
 
 from complaint_stream.domain.privacy import redact_phone_numbers
@@ -69,9 +70,8 @@ def broker_credentials(settings: Settings) -> Any:
         if settings.kafka_ssl_certfile:
             context.load_cert_chain(settings.kafka_ssl_certfile, settings.kafka_ssl_keyfile or None)
     if proto.startswith("SASL"):
-        password = settings.kafka_sasl_password
-        password = password.get_secret_value() if hasattr(password, "get_secret_value") else password
-        return faust.SASLCredentials(username=settings.kafka_sasl_username, password=password,
+        return faust.SASLCredentials(username=settings.kafka_sasl_username,
+                                     password=settings.kafka_sasl_password.get_secret_value(),
                                      mechanism=settings.kafka_sasl_mechanism or "PLAIN", ssl_context=context)
     if context is not None:
         return faust.SSLCredentials(context)
@@ -172,6 +172,74 @@ class DeadLetterSink:
         return await self.send(message, DeadLetterError(type=kind, message=reason))
 
 
+# -- state ---------------------------------------------------------------------------------
+
+class StateStore:
+    """Where a stage's state lives: key -> encoded state. The faust table below in workers; a dict in tests."""
+
+    def get(self, key: str) -> bytes | None:
+        raise NotImplementedError
+
+    def put(self, key: str, value: bytes) -> None:
+        raise NotImplementedError
+
+    def delete(self, key: str) -> None:
+        raise NotImplementedError
+
+    def keys(self) -> list[str]:
+        raise NotImplementedError
+
+
+class DictStore(StateStore):
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+
+    def get(self, key: str) -> bytes | None:
+        return self.data.get(key)
+
+    def put(self, key: str, value: bytes) -> None:
+        self.data[key] = value
+
+    def delete(self, key: str) -> None:
+        self.data.pop(key, None)
+
+    def keys(self) -> list[str]:
+        return list(self.data)
+
+
+class TableStore(StateStore):
+    """A faust table (in memory, rebuilt from its changelog topic on start and rebalance).
+
+    Each change goes to the changelog partition the producer's partitioner gives the key
+    (murmur2, as Kafka's default), which is the stream partition when the stream topic is keyed
+    by the state key. That is what lets timers change state outside a stream, and recovery hand a
+    key's state to the instance that owns its stream partition.
+    """
+
+    def __init__(self, table: Any, partitions: int):
+        self.table = table
+        self.partitions = partitions
+
+    def partition(self, key: str) -> int:
+        return (murmur2(key.encode()) & 0x7FFFFFFF) % self.partitions
+
+    def get(self, key: str) -> bytes | None:
+        value = self.table.data.get(key)
+        return None if value is None else bytes(value)
+
+    def put(self, key: str, value: bytes) -> None:
+        self.table.data[key] = value
+        self.table.send_changelog(self.partition(key), key, value)
+
+    def delete(self, key: str) -> None:
+        if key in self.table.data:
+            del self.table.data[key]
+            self.table.send_changelog(self.partition(key), key, None)
+
+    def keys(self) -> list[str]:
+        return list(self.table.data.keys())
+
+
 # -- the loop ------------------------------------------------------------------------------
 
 @dataclass
@@ -187,7 +255,7 @@ class Pending:
 class StageRunner:
     """Runs one stage over batches of raw records: decode, apply, store, send, settle."""
 
-    def __init__(self, binding: Binding, *, table: Any, outbox: Outbox, dead_letters: DeadLetterSink,
+    def __init__(self, binding: Binding, *, table: StateStore | None, outbox: Outbox, dead_letters: DeadLetterSink,
                  metrics: RuntimeMetrics, clock: Clock, observe: Observer | None = None):
         self.binding = binding
         self.stage = binding.stage
@@ -263,12 +331,12 @@ class StageRunner:
         return outputs
 
     def store(self, key: str, old: Any, new: Any) -> None:
-        assert self.codec is not None
+        assert self.codec is not None and self.table is not None
         if new is None:
             if old is not None:
-                del self.table[key]
+                self.table.delete(key)
         elif new != old:
-            self.table[key] = self.codec.dumps(new)
+            self.table.put(key, self.codec.dumps(new))
 
     async def sweep(self) -> None:
         """Fire the stage's timers for every key this instance holds."""
@@ -276,7 +344,10 @@ class StageRunner:
             return
         now = self.clock()
         pending: list[Awaitable[Any]] = []
-        for key, raw in list(self.table.items()):
+        for key in self.table.keys():
+            raw = self.table.get(key)
+            if raw is None:
+                continue
             state = self.codec.loads(raw)
             new, outputs = self.stage.due(state, now)
             self.store(key, state, new)
@@ -284,7 +355,7 @@ class StageRunner:
                 pending.append(await self.outbox.send(out.topic, out.key.encode(), encode(out.event)))
                 self.metrics.records_out.labels(self.worker, out.topic.name).inc()
         await asyncio.gather(*pending)
-        self.metrics.table_entries.labels(self.worker, self.binding.table or "-").set(len(self.table))
+        self.metrics.table_entries.labels(self.worker, self.binding.table or "-").set(len(self.table.keys()))
 
     async def settle(self, pending: Pending) -> None:
         """Wait for every send of the batch; dead-letter the input of any that failed."""
@@ -354,10 +425,9 @@ def build_worker(name: str, app_id: str, binding: Binding, settings: Settings, *
     stage = binding.stage
     table = None
     if binding.table is not None:
-        # use_partitioner: the changelog partition of a key is the producer's partition for it, as on
-        # the stream topic (keyed by the state key), so timers may change the table outside a stream.
-        table = app.Table(binding.table, default=None, partitions=binding.stream_topic.partitions,
-                          key_type=str, value_type=bytes, use_partitioner=True)
+        partitions = binding.stream_topic.partitions
+        table = TableStore(app.Table(binding.table, default=None, partitions=partitions,
+                                     key_type=str, value_type=bytes), partitions)
     runner = StageRunner(binding, table=table, outbox=outbox,
                          dead_letters=DeadLetterSink(outbox, stage.name, metrics, clock),
                          metrics=metrics, clock=clock, observe=observe)
@@ -396,7 +466,9 @@ def create_worker(entry: WorkerEntry, settings: Settings, *, clock: Clock = utcn
 
 
 def run_worker(entry: WorkerEntry, settings: Settings, loglevel: str | None = None) -> int:
-    """Serve metrics and health, then run the worker until it is stopped."""
+    """Serve metrics and health, then run the worker until it is stopped. Refuses to start against a
+    non-local cluster with the built-in development customer-key secret."""
+    settings.refuse_unsafe_worker_start()
     built = create_worker(entry, settings)
     port = settings.metrics_port or entry.metrics_port
     serve(built.metrics.registry, settings.metrics_host, port, built.readiness)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timezone
 
 import pytest
@@ -16,9 +17,18 @@ class RecordingOutbox(Outbox):
 
     def __init__(self):
         self.sent: list[tuple[str, bytes | None, bytes]] = []
+        self.fail_topics: set[str] = set()
 
     async def send(self, topic, key, value):
-        self.sent.append((topic.name, key, value))
+        """Record the send; the returned future fails for topics in ``fail_topics``, as a broker
+        rejection would (e.g. a record over the size limit)."""
+        fut = asyncio.get_running_loop().create_future()
+        if topic.name in self.fail_topics:
+            fut.set_exception(RuntimeError(f"MessageSizeTooLargeError: {topic.name}"))
+        else:
+            self.sent.append((topic.name, key, value))
+            fut.set_result(None)
+        return fut
 
     def on(self, topic):
         return [(k, v) for name, k, v in self.sent if name == topic.name]

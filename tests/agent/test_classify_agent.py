@@ -12,7 +12,8 @@ from complaint_stream.schemas import ComplaintClassified, ComplaintResolved, Dea
 from tests.agent.conftest import NOW, prepare
 from tests.support.factories import submission
 from complaint_stream.topics import CLASSIFIED, CLASSIFY_BY_CUSTOMER, DEAD_LETTERS
-from complaint_stream.workers.classify.app import create_app
+from complaint_stream.workers.registry import WORKERS
+from complaint_stream.workers.runtime import create_worker
 
 POLICY = IntakePolicy(dedup_window=timedelta(days=7), customer_key_secret="test")
 
@@ -32,8 +33,20 @@ def resolved_bytes(received: bytes, at):
     return encode(wrap(resolved, source="/crm", subject=r.complaint_id))
 
 
-def build(base_settings, outbox, clock, registry=None, **kw):
-    return prepare(create_app(base_settings, clock=clock, registry=registry or CollectorRegistry(), outbox=outbox, **kw))
+def build(base_settings, outbox, clock, registry=None, classifier=None):
+    binding = None
+    if classifier is not None:
+        from dataclasses import replace
+
+        from complaint_stream.workers.classify import binding as classify_binding
+
+        default = classify_binding(base_settings)
+        binding = replace(default, stage=type(default.stage)(classifier, default.stage.priority_rules,
+                                                             default.stage.policy))
+    # One record a batch: each put is processed at the clock the test set for it.
+    base_settings = base_settings.with_overrides(batch_max_records=1)
+    return prepare(create_worker(WORKERS["classify"], base_settings, clock=clock,
+                                 registry=registry or CollectorRegistry(), outbox=outbox, binding=binding))
 
 
 def classified(outbox):
@@ -55,7 +68,7 @@ async def test_rekey_forwards_the_unchanged_bytes_keyed_by_customer(base_setting
 async def test_a_received_complaint_comes_out_classified_with_priority_and_reasons(base_settings, outbox, clock):
     registry = CollectorRegistry()
     built = build(base_settings, outbox, clock, registry)
-    async with built.agents["classify"].test_context() as agent:
+    async with built.agents["process"].test_context() as agent:
         await agent.put(received_bytes(1, "家里手机一点信号都没有，打不了电话，再不解决我就向工信部投诉"), key=b"c")
     [c] = classified(outbox)
     assert c.category.value == "network"
@@ -68,7 +81,7 @@ async def test_a_received_complaint_comes_out_classified_with_priority_and_reaso
 async def test_a_second_complaint_of_the_same_kind_is_marked_as_a_repeat(base_settings, outbox, clock):
     built = build(base_settings, outbox, clock)
     first = received_bytes(1, "手机信号很差，经常掉线")
-    async with built.agents["classify"].test_context() as agent:
+    async with built.agents["process"].test_context() as agent:
         await agent.put(first, key=b"c")
         clock.now = NOW + timedelta(hours=2)
         await agent.put(received_bytes(2, "还是没信号，电话一直掉线", at=clock.now), key=b"c")
@@ -82,7 +95,7 @@ async def test_a_second_complaint_of_the_same_kind_is_marked_as_a_repeat(base_se
 async def test_a_complaint_closed_longer_ago_than_the_window_is_no_longer_repeated(base_settings, outbox, clock):
     built = build(base_settings.with_overrides(repeat_window_days=30), outbox, clock)
     first = received_bytes(1, "手机信号很差，经常掉线")
-    async with built.agents["classify"].test_context() as agent:
+    async with built.agents["process"].test_context() as agent:
         await agent.put(first, key=b"c")
         await agent.put(resolved_bytes(first, NOW + timedelta(days=1)), key=b"c")
         clock.now = NOW + timedelta(days=20)
@@ -104,7 +117,7 @@ async def test_a_classifier_failure_dead_letters_the_record_and_the_agent_goes_o
             return Classifier().classify(text, channel)
 
     built = build(base_settings, outbox, clock, classifier=Exploding())
-    async with built.agents["classify"].test_context() as agent:
+    async with built.agents["process"].test_context() as agent:
         await agent.put(received_bytes(1, "boom"), key=b"c")
         await agent.put(received_bytes(2, "宽带断网三天了"), key=b"c")
     [dl] = [decode(v, [DeadLetter]).data for _k, v in outbox.on(DEAD_LETTERS)]

@@ -11,12 +11,15 @@ from complaint_stream.schemas import ComplaintReceived, DeadLetter, decode, enco
 from tests.agent.conftest import NOW, prepare
 from tests.support.factories import submission
 from complaint_stream.topics import DEAD_LETTERS, RECEIVED, SUBMISSIONS
-from complaint_stream.workers.intake.app import create_app
+from complaint_stream.workers.registry import WORKERS
+from complaint_stream.workers.runtime import create_worker
 from complaint_stream.workers.runtime import raw_topic
 
 
 def build(base_settings, outbox, clock, registry=None):
-    return prepare(create_app(base_settings, clock=clock, registry=registry or CollectorRegistry(), outbox=outbox))
+    base_settings = base_settings.with_overrides(batch_max_records=1)
+    return prepare(create_worker(WORKERS["intake"], base_settings, clock=clock,
+                                 registry=registry or CollectorRegistry(), outbox=outbox))
 
 
 def envelope_bytes(i, **overrides):
@@ -27,7 +30,7 @@ async def test_a_valid_submission_is_received_once_and_its_retry_is_counted(base
     registry = CollectorRegistry()
     built = build(base_settings, outbox, clock, registry)
     first, retry = envelope_bytes(1), envelope_bytes(1)  # a retry is a new event with the same reference
-    async with built.agents["intake"].test_context() as agent:
+    async with built.agents["process"].test_context() as agent:
         await agent.put(first, key=b"app:REF-000001")
         await agent.put(retry, key=b"app:REF-000001")
     out = outbox.on(RECEIVED)
@@ -44,7 +47,7 @@ async def test_bad_records_go_to_the_dead_letter_topic_and_the_agent_continues(b
     built = build(base_settings, outbox, clock, registry)
     bad_phone = json.loads(envelope_bytes(2))
     bad_phone["data"]["customer"]["msisdn"] = "13900001"
-    async with built.agents["intake"].test_context() as agent:
+    async with built.agents["process"].test_context() as agent:
         await agent.put(b"\x00\x01 not json", key=b"k1")
         await agent.put(json.dumps(bad_phone).encode(), key=b"k2")
         await agent.put(envelope_bytes(3), key=b"k3")

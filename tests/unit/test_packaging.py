@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from complaint_stream.cli.commands import WORKERS
+from complaint_stream.workers.registry import WORKERS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -16,6 +16,8 @@ def test_compose_runs_every_worker_and_publishes_ports_on_loopback_only():
     services = compose["services"]
     commands = {tuple(s.get("command", ())) for s in services.values()}
     assert {("worker", name) for name in WORKERS} <= commands
+    for name, entry in WORKERS.items():
+        assert f"127.0.0.1:{entry.metrics_port}:{entry.metrics_port}" in services[name]["ports"]
     assert ("topics", "create") in commands
     for name, service in services.items():
         for port in service.get("ports", []):

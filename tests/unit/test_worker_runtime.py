@@ -5,7 +5,8 @@ from __future__ import annotations
 import faust
 
 from complaint_stream.settings import load_settings
-from complaint_stream.workers.runtime import WorkerSpec, broker_credentials, make_app
+from complaint_stream.workers.registry import WORKERS
+from complaint_stream.workers.runtime import broker_credentials, make_app
 
 
 def test_plaintext_needs_no_credentials():
@@ -25,7 +26,7 @@ def test_sasl_ssl_settings_become_faust_credentials(tmp_path):
     assert isinstance(creds, faust.SASLCredentials)
     assert (creds.username, creds.password, creds.ssl_context is not None) == ("svc", "pw", True)
     assert creds.mechanism.value == "SCRAM-SHA-256"
-    app = make_app(WorkerSpec("complaints-test", 9999), settings)
+    app = make_app("complaints-test", settings)
     assert [str(u) for u in app.conf.broker] == ["kafka://b1:9093", "kafka://b2:9093"]
     assert isinstance(app.conf.broker_credentials, faust.SASLCredentials)
 
@@ -36,12 +37,12 @@ def test_ssl_alone_gives_ssl_credentials(tmp_path):
     assert isinstance(broker_credentials(settings), faust.SSLCredentials)
 
 
-def test_each_worker_app_id_is_its_own_consumer_group(tmp_path, base_settings):
-    from complaint_stream.workers.classify.app import SPEC as CLASSIFY
-    from complaint_stream.workers.intake.app import SPEC as INTAKE
-
-    assert len({INTAKE.app_id, CLASSIFY.app_id}) == 2
-    assert len({INTAKE.default_metrics_port, CLASSIFY.default_metrics_port}) == 2
-    app = make_app(INTAKE, base_settings.with_overrides(state_dir=tmp_path))
+def test_each_registered_worker_has_its_own_consumer_group_port_and_stage(tmp_path, base_settings):
+    entries = list(WORKERS.values())
+    assert len({e.app_id for e in entries}) == len({e.metrics_port for e in entries}) == len(entries)
+    for entry in entries:
+        module = entry.load()
+        assert module.binding(base_settings).stage.name == entry.name
+    app = make_app(WORKERS["intake"].app_id, base_settings.with_overrides(state_dir=tmp_path))
     assert app.conf.id == "complaints-intake" and app.conf.web_enabled is False
     assert app.conf.broker_consumer[0].host == "127.0.0.1"

@@ -22,9 +22,8 @@ from complaint_stream.workers.wiring import Binding
 
 
 def binding(settings: Settings) -> Binding:
-    secret = settings.customer_key_secret
     policy = IntakePolicy(dedup_window=timedelta(days=settings.dedup_window_days),
-                          customer_key_secret=getattr(secret, "get_secret_value", lambda: secret)())
+                          customer_key_secret=settings.customer_key_secret.get_secret_value())
     stage = IntakeStage(policy, max_text_chars=settings.max_text_chars,
                         max_future=timedelta(minutes=settings.max_future_skew_minutes),
                         max_age=timedelta(days=settings.max_age_days))

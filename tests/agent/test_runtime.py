@@ -1,0 +1,89 @@
+"""The generic runtime's batch loop without a broker: decode, apply, store, send, settle, sweep."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from prometheus_client import CollectorRegistry
+
+from complaint_stream.channel_api import submission_envelope, validate_submission
+from complaint_stream.schemas import ComplaintReceived, DeadLetter, decode, encode
+from complaint_stream.topics import DEAD_LETTERS, RECEIVED, SUBMISSIONS
+from complaint_stream.workers import intake
+from complaint_stream.workers.metrics import RuntimeMetrics
+from complaint_stream.workers.runtime import DeadLetterSink, DeliveryFailed, DictStore, StageRunner
+from tests.agent.conftest import NOW
+from tests.support.factories import submission
+
+
+@dataclass
+class Message:
+    value: bytes | None
+    key: bytes | None = b"k"
+    topic: str = SUBMISSIONS.name
+    partition: int = 0
+    offset: int = 0
+    headers: tuple = ()
+
+
+def runner(base_settings, outbox, clock, registry=None):
+    metrics = RuntimeMetrics("intake", registry or CollectorRegistry())
+    store = DictStore()
+    binding = intake.binding(base_settings)
+    return StageRunner(binding, table=store, outbox=outbox,
+                       dead_letters=DeadLetterSink(outbox, "intake", metrics, clock),
+                       metrics=metrics, clock=clock), store, metrics
+
+
+def record(i, offset=0):
+    env = submission_envelope(validate_submission(submission(i, NOW), now=NOW))
+    return Message(encode(env), key=env.data.dedup_key.encode(), offset=offset)
+
+
+async def test_a_batch_of_records_and_bad_ones_each_end_up_somewhere(base_settings, outbox, clock):
+    run, store, metrics = runner(base_settings, outbox, clock)
+    batch = [record(i, offset=i) for i in range(5)] + [Message(b"not json", offset=5), record(0, offset=6)]
+    await run.process_batch(batch)
+    received = [decode(v, [ComplaintReceived]).data for _k, v in outbox.on(RECEIVED)]
+    assert len(received) == 5 and len({r.complaint_id for r in received}) == 5
+    [letter] = [decode(v, [DeadLetter]).data for _k, v in outbox.on(DEAD_LETTERS)]
+    assert letter.error.type == "invalid_json" and letter.original_value == b"not json" and letter.source_offset == 5
+    assert len(store.data) == 5  # the retry at offset 6 changed nothing
+    assert metrics.registry.get_sample_value("complaints_batch_records_count", {"worker": "intake"}) == 1
+
+
+async def test_an_output_the_broker_rejects_dead_letters_its_input(base_settings, outbox, clock):
+    run, _store, metrics = runner(base_settings, outbox, clock)
+    outbox.fail_topics.add(RECEIVED.name)
+    await run.process_batch([record(1, offset=7)])
+    [letter] = [decode(v, [DeadLetter]).data for _k, v in outbox.on(DEAD_LETTERS)]
+    assert letter.error.type == "delivery_failed" and "MessageSizeTooLarge" in letter.error.message
+    assert letter.source_offset == 7 and decode(letter.original_value, intake.binding(base_settings).stage.consumes)
+    assert metrics.registry.get_sample_value("complaints_dead_letters_total",
+                                             {"stage": "intake", "kind": "delivery_failed"}) == 1
+
+
+async def test_when_the_dead_letter_cannot_be_delivered_either_the_batch_is_not_acknowledged(
+        base_settings, outbox, clock):
+    run, _store, _metrics = runner(base_settings, outbox, clock)
+    outbox.fail_topics.update({RECEIVED.name, DEAD_LETTERS.name})
+    try:
+        await run.process_batch([record(1)])
+    except DeliveryFailed as exc:
+        assert "neither the outputs nor the dead letter" in str(exc)
+    else:
+        raise AssertionError("the batch must fail so faust does not acknowledge its offsets")
+
+
+async def test_the_sweep_forgets_entries_outside_the_window(base_settings, outbox, clock):
+    run, store, metrics = runner(base_settings, outbox, clock)
+    await run.process_batch([record(1), record(2)])
+    assert len(store.data) == 2
+    clock.now = NOW + timedelta(days=6)
+    await run.sweep()
+    assert len(store.data) == 2
+    clock.now = NOW + timedelta(days=7, seconds=1)
+    await run.sweep()
+    assert store.data == {}
+    assert metrics.registry.get_sample_value("complaints_state_entries", {"worker": "intake", "table": "intake-seen"}) == 0
