@@ -1,17 +1,19 @@
-"""Run the real workers (``complaints worker NAME``) as subprocesses against the test broker."""
+"""Run the real workers (``complaints worker NAME``) as subprocesses against the test broker, wait until
+they report ready, and wait until their consumer groups have committed everything before counting."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+from kafka import KafkaConsumer, TopicPartition
+
+from complaint_stream.kafka.clients import admin, client_config
 from complaint_stream.kafka.local_broker import free_port
-from tests.support.cli import REPO, settings_env
+from complaint_stream.workers.launcher import start_workers, stop_workers, wait_ready
+from complaint_stream.workers.registry import WORKERS
 
 
 def scrape(port: int) -> dict[str, float]:
@@ -24,36 +26,45 @@ def scrape(port: int) -> dict[str, float]:
     return out
 
 
+def total(metrics: dict[str, float], name: str) -> float:
+    return sum(v for k, v in metrics.items() if k == name or k.startswith(name + "{"))
+
+
 @contextmanager
-def running_workers(settings, names, log_dir: Path):
-    procs = {}
-    ports = {}
+def running_workers(settings, names, log_dir: Path, *, ready: bool = True):
+    """Start the named workers on free ports; yield {name: port} once each reports ready on /readyz."""
+    ports = {name: free_port() for name in names}
+    workers = start_workers(settings, names, log_dir, ports=ports, log_prefix="")
     try:
-        for name in names:
-            port = free_port()
-            env = settings_env(settings.with_overrides(metrics_port=port))
-            log = open(log_dir / f"{name}.log", "wb")
-            procs[name] = (subprocess.Popen([sys.executable, "-m", "complaint_stream.cli.main", "worker", name],
-                                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT), log)
-            ports[name] = port
-        deadline = time.monotonic() + 60
-        for name, port in ports.items():
-            while True:
-                assert procs[name][0].poll() is None, (log_dir / f"{name}.log").read_text()[-3000:]
-                try:
-                    scrape(port)
-                    break
-                except OSError:
-                    assert time.monotonic() < deadline, f"worker {name} exposed no metrics in 60s"
-                    time.sleep(0.3)
+        if ready:
+            wait_ready(workers, timeout=120)
         yield ports
     finally:
-        for proc, _log in procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc, log in procs.values():
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            log.close()
+        stop_workers(workers)
+
+
+def lag(settings, group: str, topic_names) -> dict[tuple[str, int], int]:
+    """End offset minus committed offset of each partition (a missing commit counts from 0)."""
+    client = admin(settings)
+    consumer = KafkaConsumer(**client_config(settings))
+    try:
+        committed = client.list_consumer_group_offsets(group)
+        tps = [TopicPartition(t, p) for t in topic_names for p in consumer.partitions_for_topic(t) or ()]
+        ends = consumer.end_offsets(tps)
+        return {(tp.topic, tp.partition): ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in tps}
+    finally:
+        consumer.close()
+        client.close()
+
+
+def wait_caught_up(settings, worker: str, topic_names, timeout: float = 120.0) -> None:
+    """Wait until the worker's group has committed every record of its input topics: all of them are
+    processed and their outputs acknowledged, so counting now is final."""
+    group = WORKERS[worker].app_id
+    deadline = time.monotonic() + timeout
+    while True:
+        behind = {tp: n for tp, n in lag(settings, group, topic_names).items() if n}
+        if not behind:
+            return
+        assert time.monotonic() < deadline, f"{worker} left partitions behind after {timeout:.0f}s: {behind}"
+        time.sleep(0.3)
