@@ -53,7 +53,7 @@ class TopicLike(Protocol):
 
 
 def channel_id(topic_name: str) -> str:
-    """``complaints.intake.submissions.v1`` -> ``intake-submissions``."""
+    """A topic name without the ``complaints.`` prefix and the version suffix, dots as dashes."""
     return topic_name.removeprefix("complaints.").removesuffix(".v1").replace(".", "-")
 
 
