@@ -48,7 +48,7 @@ def lag(settings, group: str, topic_names) -> dict[tuple[str, int], int]:
     client = admin(settings)
     consumer = KafkaConsumer(**client_config(settings))
     try:
-        committed = client.list_consumer_group_offsets(group)
+        committed = client.list_group_offsets({group: None}).get(group, {})
         tps = [TopicPartition(t, p) for t in topic_names for p in consumer.partitions_for_topic(t) or ()]
         ends = consumer.end_offsets(tps)
         return {(tp.topic, tp.partition): ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in tps}
