@@ -23,12 +23,12 @@ from prometheus_client import (
     generate_latest,
 )
 
+from complaint_stream.schemas import DeadLetterKind
+
 # `_created` series double the exposition size and no dashboard of ours reads them.
 disable_created_metrics()
 
 PREFIX = "complaints"
-DEAD_LETTER_KINDS = ("empty_record", "invalid_encoding", "invalid_json", "schema_violation",
-                     "unexpected_event_type", "processing_error", "delivery_failed")
 RECORD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_SIZES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
@@ -58,8 +58,8 @@ class RuntimeMetrics:
                                    ["worker", "table"], registry=r)
         self.batch_seconds.labels(worker)
         self.batch_records.labels(worker)
-        for kind in DEAD_LETTER_KINDS:
-            self.dead_letters.labels(worker, kind)
+        for kind in DeadLetterKind:
+            self.dead_letters.labels(worker, kind.value)
 
 
 Readiness = Callable[[], tuple[bool, str]]

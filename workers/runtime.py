@@ -40,7 +40,16 @@ from prometheus_client import CollectorRegistry
 from complaint_stream.domain.privacy import redact_phone_numbers
 from complaint_stream.domain.stage import Output
 from complaint_stream.kafka.clients import effective_replication
-from complaint_stream.schemas import CONTENT_TYPE, DeadLetterError, DecodeError, Envelope, dead_letter, decode, encode, wrap
+from complaint_stream.schemas import (
+    CONTENT_TYPE,
+    DeadLetterError,
+    DecodeError,
+    Envelope,
+    dead_letter,
+    decoder_for,
+    encode,
+    wrap,
+)
 from complaint_stream.settings import Settings
 from complaint_stream.topics import DEAD_LETTERS, TopicSpec
 from complaint_stream.workers.metrics import RuntimeMetrics, serve
@@ -158,7 +167,7 @@ class DeadLetterSink:
                              failed_at=self.clock(), headers=headers)
         subject = (message.key or b"-").decode("utf-8", "replace") or "-"
         env = wrap(letter, source=f"/workers/{self.stage}", subject=subject[:160])
-        self.metrics.dead_letters.labels(self.stage, str(err.type)).inc()
+        self.metrics.dead_letters.labels(self.stage, err.type.value).inc()
         self.metrics.records_out.labels(self.stage, DEAD_LETTERS.name).inc()
         log.warning("dead-lettered %s[%s]@%s: %s: %s", message.topic, message.partition, message.offset,
                     err.type, err.message)
@@ -267,9 +276,10 @@ class StageRunner:
         self.clock = clock
         self.observe = observe
         self.worker = self.stage.name
+        self._decode = decoder_for(self.stage.consumes)
 
     def decode(self, message: Any, now: datetime) -> Envelope[Any]:
-        return decode(message.value, self.stage.consumes, context=self.stage.decode_context(now))
+        return self._decode(message.value, self.stage.decode_context(now))
 
     async def forward_batch(self, messages: Sequence[Any]) -> None:
         """Re-key: send each record's original bytes to the re-keying topic under its state key."""

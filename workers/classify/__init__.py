@@ -1,7 +1,7 @@
 """Classification worker (分类定级): received complaints in; classified complaints out.
 
 Received and resolved complaints (keyed by complaint id) are first re-keyed by
-customer key into ``complaints.classify.by-customer.v1``, so the table
+customer key into the internal topic ``CLASSIFY_BY_CUSTOMER``, so the table
 ``classify-customer-history`` (customer key -> recent complaints) is
 co-partitioned with the stream that reads and updates it, and one customer's
 complaints and closings are handled in order by one instance.
@@ -13,10 +13,20 @@ from typing import Any, Sequence
 
 from prometheus_client import CollectorRegistry, Counter
 
-from complaint_stream.bootstrap import build_classifier, build_priority_rules, build_triage_policy
+from complaint_stream.bootstrap import (
+    build_classifier,
+    build_priority_rules,
+    build_triage_policy,
+)
 from complaint_stream.domain.stage import Output
 from complaint_stream.domain.stages import ClassifyStage
-from complaint_stream.schemas import Category, ComplaintClassified, Envelope, Priority, RiskFlag
+from complaint_stream.schemas import (
+    Category,
+    ComplaintClassified,
+    Envelope,
+    Priority,
+    RiskFlag,
+)
 from complaint_stream.settings import Settings
 from complaint_stream.topics import CLASSIFY_BY_CUSTOMER, RECEIVED, RESOLVED
 from complaint_stream.workers.metrics import PREFIX

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 from prometheus_client import CollectorRegistry, Counter
 
-from complaint_stream.domain.intake import IntakePolicy
+from complaint_stream.bootstrap import build_intake_policy
 from complaint_stream.domain.stage import Output
 from complaint_stream.domain.stages import IntakeStage
 from complaint_stream.schemas import Channel, Envelope
@@ -22,9 +22,7 @@ from complaint_stream.workers.wiring import Binding
 
 
 def binding(settings: Settings) -> Binding:
-    policy = IntakePolicy(dedup_window=timedelta(days=settings.dedup_window_days),
-                          customer_key_secret=settings.customer_key_secret.get_secret_value())
-    stage = IntakeStage(policy, max_text_chars=settings.max_text_chars,
+    stage = IntakeStage(build_intake_policy(settings), max_text_chars=settings.max_text_chars,
                         max_future=timedelta(minutes=settings.max_future_skew_minutes),
                         max_age=timedelta(days=settings.max_age_days))
     return Binding(stage, inputs=(SUBMISSIONS,), table="intake-seen")
