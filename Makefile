@@ -6,17 +6,24 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test test-unit test-integration deps test-deps bench classifier-model clean
+.PHONY: run test test-unit test-integration lint deps test-deps bench classifier-model clean
 
 run: $(STAMP)
 	$(BIN)/complaints run
 
-# test-deps first: it brings the C compiler the package's native scanner is built with.
-test: test-deps $(STAMP)
+# Lint first (seconds), then every test: unit, agent, contract and integration (real Kafka broker).
+test: test-deps $(STAMP) lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The fast loop: no broker, no training, no subprocesses.
 test-unit: $(STAMP)
-	$(BIN)/python -m pytest tests/unit tests/agent $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/unit tests/agent -m "not slow" $(PYTEST_ARGS)
+
+# ruff, mypy (strict for the domain, schemas, topics and settings) and the import-linter layer contracts.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test-integration: test-deps $(STAMP)
 	$(BIN)/python -m pytest tests/integration tests/contract $(PYTEST_ARGS)

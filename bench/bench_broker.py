@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from complaint_stream.kafka.local_broker import ensure_jars, ephemeral_broker  # noqa: E402
-from complaint_stream.settings import load_settings  # noqa: E402
+from complaint_stream.kafka.local_broker import ensure_jars, ephemeral_broker
+from complaint_stream.settings import load_settings
 
 
 def main() -> int:

@@ -16,15 +16,15 @@ import argparse
 import statistics
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from common import bench_settings, pct
 
+from complaint_stream import topics
 from complaint_stream.channel_api import ChannelPublisher, validate_submission
 from complaint_stream.kafka.admin import create_topics
 from complaint_stream.kafka.records import read_topic
 from tests.support.factories import submission
-from complaint_stream import topics
 
 
 def main() -> int:
@@ -35,7 +35,7 @@ def main() -> int:
     args = parser.parse_args()
     with bench_settings() as (settings, _scratch):
         create_topics(settings, [topics.SUBMISSIONS, topics.DEAD_LETTERS])
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         subs = [submission(i, now, channel_ref=f"BENCH-{i:07d}") for i in range(args.count)]
 
         t0 = time.perf_counter()

@@ -8,16 +8,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import ValidationError
 
 from complaint_stream.kafka.records import EnvelopeProducer
-from complaint_stream.settings import Settings
 from complaint_stream.schemas import ChannelSubmission, DecodeError, Envelope, FieldError, dead_letter, wrap
 from complaint_stream.schemas.codec import field_errors
+from complaint_stream.settings import Settings
 from complaint_stream.topics import DEAD_LETTERS, SUBMISSIONS
 
 
@@ -37,7 +38,7 @@ def validate_submission(obj: Mapping[str, Any] | ChannelSubmission, settings: Se
         return obj
     if not isinstance(obj, Mapping):
         raise SubmissionRejected(f"expected a JSON object, got {type(obj).__name__}")
-    context = {"now": now or datetime.now(timezone.utc)}
+    context: dict[str, Any] = {"now": now or datetime.now(UTC)}
     if settings is not None:
         context["max_text_chars"] = settings.max_text_chars
     try:
@@ -109,13 +110,13 @@ class ChannelPublisher:
             try:
                 fut.get(timeout=30)
                 summary.sent += 1
-            except Exception as exc:  # noqa: BLE001 - delivery failure is reported per line
+            except Exception as exc:
                 summary.rejected.append((number, f"delivery failed: {exc}"))
         summary.rejected.sort()
         return summary
 
     def _dead_letter(self, line: str, number: int, source_name: str, reason: DecodeError) -> None:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         dl = dead_letter(stage="publish", source_topic=SUBMISSIONS.name, value=line.rstrip("\r\n").encode("utf-8"),
                          error=reason, failed_at=now, headers=[("source-line", f"{source_name}:{number}".encode())])
         self._producer.send(DEAD_LETTERS, f"{source_name}:{number}",
@@ -124,7 +125,7 @@ class ChannelPublisher:
     def close(self) -> None:
         self._producer.close()
 
-    def __enter__(self) -> "ChannelPublisher":
+    def __enter__(self) -> ChannelPublisher:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -50,7 +50,7 @@ class Customer(EventModel):
     @classmethod
     def _msisdn(cls, value: object) -> str:
         if not isinstance(value, str):
-            raise ValueError("phone number must be a string")  # noqa: TRY004 - pydantic reports ValueError only
+            raise ValueError("phone number must be a string")
         return normalise_msisdn(value)
 
 

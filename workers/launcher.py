@@ -14,9 +14,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from complaint_stream.settings import Settings, to_environ
 from complaint_stream.workers.registry import get

@@ -10,8 +10,8 @@ on the same registry.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -70,7 +70,7 @@ def serve(registry: CollectorRegistry, host: str, port: int, readiness: Readines
     has its partitions and its tables are recovered, 503 with the reason before) on a daemon thread."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
                 self._reply(200, generate_latest(registry), CONTENT_TYPE_LATEST)
@@ -89,7 +89,7 @@ def serve(registry: CollectorRegistry, host: str, port: int, readiness: Readines
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - silence access logs
+        def log_message(self, format: str, *args: object) -> None:
             return
 
     server = ThreadingHTTPServer((host, port), Handler)

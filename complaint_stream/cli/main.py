@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from complaint_stream.cli import commands
 from complaint_stream.settings import SettingsError, load_settings
@@ -87,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     csub = clf.add_subparsers(dest="action", required=True, metavar="ACTION")
     tr = _add(csub, "train", commands.classifier_train, "train the n-gram model on labelled JSON lines")
     tr.add_argument("files", nargs="+", metavar="FILE", help="JSON lines with text and category (several allowed)")
-    tr.add_argument("--out", default=None, help="model path (default: COMPLAINTS_CLASSIFIER_MODEL or <state_dir>/classifier-model.joblib)")
+    tr.add_argument("--out", default=None, help="model path (.npz; default: COMPLAINTS_CLASSIFIER_MODEL or a file in the"
+                    " state directory)")
     ev = _add(csub, "eval", commands.classifier_eval, "per-category precision/recall/F1, macro-F1, risk P/R")
     ev.add_argument("file")
     ev.add_argument("--folds", type=int, default=5, help="cross-validation folds for the rules+model figures")

@@ -13,9 +13,10 @@ import json
 import sys
 import tomllib
 from collections import Counter
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable, TextIO
+from typing import Any, TextIO
 
 from complaint_stream.domain.stage import Stage, run_in_event_time
 from complaint_stream.schemas import DecodeError, Envelope, decode
@@ -31,7 +32,7 @@ def parse_time(text: str) -> datetime:
         t = datetime.fromisoformat(text)
     except ValueError as exc:
         raise ReplayError(f"--until: not an ISO 8601 time: {text!r}") from exc
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def with_policy(settings: Settings, policy_files: Iterable[str]) -> Settings:
@@ -53,9 +54,9 @@ def _stated_time(raw: bytes) -> datetime:
     the line has none: decoding then says what is wrong with it)."""
     try:
         stated = json.loads(raw).get("time")
-        return parse_time(stated) if isinstance(stated, str) else datetime.now(timezone.utc)
+        return parse_time(stated) if isinstance(stated, str) else datetime.now(UTC)
     except (ValueError, AttributeError, ReplayError):
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 def read_events(stage: Stage[Any], lines: Iterable[str], report: Counter[str],

@@ -7,9 +7,10 @@ import signal
 import sys
 import time
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any
 
 from complaint_stream.settings import Settings
 
@@ -80,14 +81,14 @@ def run_pipeline(settings: Settings, *, example_file: str | None, show: int, kee
             print(str(exc), file=sys.stderr)
             return 1
         print("workers ready")
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         source = Path(example_file) if example_file else EXAMPLES
         lines = retime(source.read_text(encoding="utf-8").splitlines(), now, now.strftime("r%H%M%S"))
         expected = set()
         for line in lines:
             try:
                 expected.add(validate_submission(json.loads(line), settings).dedup_key)
-            except Exception:  # noqa: BLE001 - the publisher reports these
+            except Exception:
                 pass
         with ChannelPublisher(settings) as pub:
             summary = pub.publish_lines(lines, source_name=source.name)
@@ -97,7 +98,7 @@ def run_pipeline(settings: Settings, *, example_file: str | None, show: int, kee
 
         print(f"\nwaiting for {len(expected)} distinct complaints to come out classified ...")
         deadline = time.monotonic() + 120
-        classified = []
+        classified: list[Any] = []
         while time.monotonic() < deadline and len(classified) < len(expected):
             recs = list(read_topic(settings, CLASSIFIED, idle_timeout=1.5))[marks[CLASSIFIED.name]:]
             classified = [r.envelope.data for r in recs if r.envelope is not None]
@@ -108,6 +109,9 @@ def run_pipeline(settings: Settings, *, example_file: str | None, show: int, kee
         letters = list(read_topic(settings, DEAD_LETTERS, idle_timeout=1.5))[marks[DEAD_LETTERS.name]:]
         print(f"\ndead letters this run: {len(letters)}")
         for rec in letters[:show]:
+            if rec.envelope is None:
+                print(f"  undecodable record at {rec.topic}[{rec.partition}]@{rec.offset}")
+                continue
             dl = rec.envelope.data
             print(f"  [{dl.stage}] {dl.error.type}: {dl.error.message[:110]}")
         dups = _metric(procs[0].port, "complaints_intake_duplicates_total")
@@ -124,7 +128,7 @@ def run_pipeline(settings: Settings, *, example_file: str | None, show: int, kee
         print("workers stopped")
 
 
-def _print_classified(items, show: int) -> None:
+def _print_classified(items: list[Any], show: int) -> None:
     print(f"\n{'complaint':<25} {'channel':<9} {'category':<19} {'prio':<4} {'conf':>5}  flags")
     for c in sorted(items, key=lambda c: (c.priority.value, c.complaint_id))[: max(show, 0) or len(items)]:
         flags = [f.value for f in c.risk_flags]

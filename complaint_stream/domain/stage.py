@@ -15,9 +15,10 @@ forgets the key. Stages import no faust, Kafka client or prometheus_client
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Generic, Iterable, Iterator, Protocol, Sequence, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from complaint_stream.schemas import Envelope, Payload
 from complaint_stream.topics import TopicSpec

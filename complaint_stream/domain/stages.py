@@ -7,15 +7,16 @@ to the decisions in :mod:`~complaint_stream.domain.intake` and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Sequence
+from typing import Any
 
 from complaint_stream.domain.intake import Accepted, IntakePolicy, SeenSubmission, accept_submission, expired
 from complaint_stream.domain.priority import PriorityRules
 from complaint_stream.domain.repeats import History
 from complaint_stream.domain.stage import Output, StageBase
 from complaint_stream.domain.triage import ClassifierLike, TriagePolicy, complaint_closed, triage
-from complaint_stream.schemas import ChannelSubmission, ComplaintReceived, ComplaintResolved, Envelope
+from complaint_stream.schemas import ChannelSubmission, ComplaintReceived, ComplaintResolved, Envelope, Payload
 from complaint_stream.topics import CLASSIFIED, RECEIVED
 
 
@@ -26,9 +27,9 @@ class IntakeStage(StageBase[SeenSubmission]):
     """
 
     name = "intake"
-    consumes = (ChannelSubmission,)
-    state_type = SeenSubmission
-    timer_interval = 3600.0
+    consumes: tuple[type[Payload], ...] = (ChannelSubmission,)
+    state_type: Any = SeenSubmission
+    timer_interval: float | None = 3600.0
 
     def __init__(self, policy: IntakePolicy, *, max_text_chars: int, max_future: timedelta, max_age: timedelta):
         self.policy = policy
@@ -60,8 +61,8 @@ class ClassifyStage(StageBase[History]):
     """
 
     name = "classify"
-    consumes = (ComplaintReceived, ComplaintResolved)
-    state_type = History
+    consumes: tuple[type[Payload], ...] = (ComplaintReceived, ComplaintResolved)
+    state_type: Any = History
 
     def __init__(self, classifier: ClassifierLike, priority_rules: PriorityRules, policy: TriagePolicy):
         self.classifier = classifier

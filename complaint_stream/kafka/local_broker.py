@@ -222,7 +222,7 @@ def wait_until_ready(bootstrap: str, timeout: float = 90.0, proc_pid: int | None
             finally:
                 admin.close()
             return time.monotonic() - start
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet"
+        except Exception as exc:
             last_error = exc
             time.sleep(0.25)
     raise BrokerError(f"broker at {bootstrap} not ready after {timeout:.0f}s: {last_error}")
@@ -237,7 +237,7 @@ class LocalBroker:
         self.kafka_version = kafka_version
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "LocalBroker":
+    def from_settings(cls, settings: Settings) -> LocalBroker:
         layout = BrokerLayout(
             home=settings.state_dir / "kafka",
             port=settings.local_kafka_port,
@@ -255,7 +255,7 @@ class LocalBroker:
         return pid if _pid_alive(pid) and _is_kafka(pid) else None
 
     # -- lifecycle -----------------------------------------------------------------
-    def start(self, timeout: float = 90.0) -> "StartReport":
+    def start(self, timeout: float = 90.0) -> StartReport:
         """Start the broker unless it already runs; wait until it answers metadata requests."""
         t0 = time.monotonic()
         pid = self.running_pid()
@@ -287,7 +287,7 @@ class LocalBroker:
 
         with open(lay.log_file, "ab") as log:
             proc = subprocess.Popen(
-                [java, f"-Xms256m", f"-Xmx{lay.heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+                [java, "-Xms256m", f"-Xmx{lay.heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
                  log_opt, "-cp", classpath, "kafka.Kafka", str(lay.properties_file)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,  # survives the CLI; SIGTERM from `stop` ends it

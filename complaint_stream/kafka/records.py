@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from complaint_stream.kafka.clients import client_config
 from complaint_stream.kafka.clients import producer as make_producer
-from complaint_stream.settings import Settings
 from complaint_stream.schemas import CONTENT_TYPE, DecodeError, Envelope, decode, encode
+from complaint_stream.settings import Settings
 from complaint_stream.topics import TopicSpec
 
 HEADERS = [("content-type", CONTENT_TYPE.encode("ascii"))]
@@ -33,7 +34,7 @@ class EnvelopeProducer:
     def close(self, timeout: float | None = 30) -> None:
         self._producer.close(timeout=timeout)
 
-    def __enter__(self) -> "EnvelopeProducer":
+    def __enter__(self) -> EnvelopeProducer:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from complaint_stream.workers.runtime import Outbox
 
-NOW = datetime(2026, 11, 28, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 
 
 class RecordingOutbox(Outbox):

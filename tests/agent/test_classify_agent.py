@@ -8,12 +8,20 @@ from prometheus_client import CollectorRegistry
 
 from complaint_stream.channel_api import submission_envelope, validate_submission
 from complaint_stream.domain.intake import IntakePolicy, accept_submission
-from complaint_stream.schemas import ComplaintClassified, ComplaintResolved, DeadLetter, TicketStatus, decode, encode, wrap
-from tests.agent.conftest import NOW, prepare
-from tests.support.factories import submission
+from complaint_stream.schemas import (
+    ComplaintClassified,
+    ComplaintResolved,
+    DeadLetter,
+    TicketStatus,
+    decode,
+    encode,
+    wrap,
+)
 from complaint_stream.topics import CLASSIFIED, CLASSIFY_BY_CUSTOMER, DEAD_LETTERS
 from complaint_stream.workers.registry import WORKERS
 from complaint_stream.workers.runtime import create_worker
+from tests.agent.conftest import NOW, prepare
+from tests.support.factories import submission
 
 POLICY = IntakePolicy(dedup_window=timedelta(days=7), customer_key_secret="test")
 

@@ -8,12 +8,11 @@ from prometheus_client import CollectorRegistry
 
 from complaint_stream.channel_api import submission_envelope, validate_submission
 from complaint_stream.schemas import ComplaintReceived, DeadLetter, decode, encode
-from tests.agent.conftest import NOW, prepare
-from tests.support.factories import submission
 from complaint_stream.topics import DEAD_LETTERS, RECEIVED, SUBMISSIONS
 from complaint_stream.workers.registry import WORKERS
-from complaint_stream.workers.runtime import create_worker
-from complaint_stream.workers.runtime import raw_topic
+from complaint_stream.workers.runtime import create_worker, raw_topic
+from tests.agent.conftest import NOW, prepare
+from tests.support.factories import submission
 
 
 def build(base_settings, outbox, clock, registry=None):

@@ -42,8 +42,10 @@ def test_commands_that_need_the_broker_say_how_to_start_it(base_settings, tmp_pa
 def test_a_missing_java_is_reported_clearly(base_settings, tmp_path):
     settings = base_settings.with_overrides(state_dir=tmp_path / "nojava", cache_dir=tmp_path / "emptycache",
                                             local_kafka_port=free_port(), local_controller_port=free_port())
+    import subprocess
+    import sys
+
     from tests.support.cli import REPO, settings_env
-    import subprocess, sys
 
     env = settings_env(settings)
     env["PATH"] = "/nonexistent"

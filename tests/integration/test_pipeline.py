@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 
 import pytest
 from kafka import KafkaProducer
 
+from complaint_stream import topics
 from complaint_stream.channel_api import submission_envelope, validate_submission
 from complaint_stream.domain.privacy import customer_key
 from complaint_stream.kafka.records import read_topic
-from complaint_stream.schemas import ComplaintClassified, ComplaintReceived, DeadLetter, encode
+from complaint_stream.schemas import encode
 from tests.support.factories import malformed_line, submission
 from tests.support.workers import running_workers, scrape, wait_caught_up
-from complaint_stream import topics
 
 N_VALID, N_BAD, N_DUP = 920, 50, 30
 
@@ -42,9 +43,9 @@ def _bad_records(now):
 
 @pytest.fixture(scope="module")
 def pipeline(kafka_settings, tmp_path_factory):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     subs = [validate_submission(submission(i, now, channel_ref=f"PIPE-{i:05d}")) for i in range(N_VALID)]
     records = [(s.dedup_key.encode(), encode(submission_envelope(s))) for s in subs]
     # channel retries: the same channel reference again, as a new event

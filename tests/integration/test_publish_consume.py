@@ -8,12 +8,12 @@ import subprocess
 
 import pytest
 
+from complaint_stream import topics
 from complaint_stream.channel_api import ChannelPublisher, SubmissionRejected
 from complaint_stream.kafka.records import read_topic
 from complaint_stream.schemas import ChannelSubmission
-from tests.support.cli import REPO, run_cli
+from tests.support.cli import run_cli
 from tests.support.factories import mixed_lines, submission
-from complaint_stream import topics
 
 
 def _drain(settings, spec):

@@ -4,7 +4,7 @@ retries of what came before the restart are still recognised, and no partition i
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from complaint_stream import topics
 from complaint_stream.channel_api import submission_envelope, validate_submission
@@ -27,7 +27,7 @@ def publish(settings, subs):
 
 
 def test_publishing_while_workers_restore_their_tables_loses_and_repeats_nothing(kafka_settings, tmp_path):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     subs = [validate_submission(submission(i, now, channel_ref=f"RST-{i:05d}"), now=now)
             for i in range(BEFORE + DURING)]
     before, during = subs[:BEFORE], subs[BEFORE:]

@@ -6,9 +6,9 @@ import dataclasses
 
 from kafka import KafkaAdminClient
 
+from complaint_stream import topics
 from complaint_stream.kafka.admin import check_topics, create_topics
 from tests.support.cli import run_cli
-from complaint_stream import topics
 
 
 def test_creating_topics_twice_is_a_no_op(kafka_settings):

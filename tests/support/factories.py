@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 CHANNELS = ["hotline", "app", "web", "store", "sms", "email", "wechat", "regulator"]
 TEXTS = [
@@ -21,7 +21,7 @@ REGIONS = [("广东", "深圳", "南山"), ("广东", "广州", "天河"), ("浙
 
 
 def submission(i: int, now: datetime | None = None, **overrides) -> dict:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     province, city, district = REGIONS[i % len(REGIONS)]
     obj = {
         "channel": CHANNELS[i % len(CHANNELS)],
@@ -37,7 +37,7 @@ def submission(i: int, now: datetime | None = None, **overrides) -> dict:
 
 def malformed_line(i: int, now: datetime | None = None) -> str:
     """One of seven kinds of bad line, chosen by ``i``."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     base = submission(100000 + i, now)
     kind = i % 7
     if kind == 0:

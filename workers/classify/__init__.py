@@ -9,7 +9,8 @@ complaints and closings are handled in order by one instance.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 

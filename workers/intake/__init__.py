@@ -6,8 +6,9 @@ when, co-partitioned with the submissions topic (same key, same partition count)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 

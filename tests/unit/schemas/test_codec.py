@@ -166,7 +166,7 @@ def test_a_schema_violation_names_the_field_path_without_the_union_tag():
 # --- registry, ids and kinds ------------------------------------------------------------------
 
 def test_the_registry_holds_every_payload_class_by_its_event_type():
-    assert REGISTRY == {p.event_type: p for p in PAYLOADS}
+    assert {p.event_type: p for p in PAYLOADS} == REGISTRY
     assert PAYLOADS[0] is ChannelSubmission and DeadLetter in PAYLOADS and len(PAYLOADS) == 14
     assert not any(issubclass(p, ComplaintEvent) and "event_type" not in vars(p) for p in PAYLOADS)
 
