@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from complaint_stream.cli import commands
 from complaint_stream.settings import SettingsError, load_settings
@@ -16,9 +17,11 @@ from complaint_stream.workers.registry import WORKERS
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _add(sub, name: str, handler: Handler, help_: str, description: str | None = None):
+def _add(sub: Any, name: str, handler: Handler | None, help_: str, description: str | None = None) -> Any:
+    """A subcommand; a group of subcommands (``handler=None``) requires one of its actions."""
     p = sub.add_parser(name, help=help_, description=description or help_)
-    p.set_defaults(handler=handler)
+    if handler is not None:
+        p.set_defaults(handler=handler)
     return p
 
 
@@ -38,13 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--show", type=int, default=25, help="how many output events to print per topic")
     run.add_argument("--keep-running", action="store_true", help="leave the workers running until Ctrl-C")
 
-    kafka = _add(sub, "kafka", lambda a: 2, "manage the local single-node Kafka broker")
+    kafka = _add(sub, "kafka", None, "manage the local single-node Kafka broker")
     ksub = kafka.add_subparsers(dest="action", required=True, metavar="ACTION")
     _add(ksub, "start", commands.kafka_start, "provision (first time) and start the local broker; idempotent")
     _add(ksub, "stop", commands.kafka_stop, "stop the local broker cleanly")
     _add(ksub, "status", commands.kafka_status, "say whether the local broker runs and where")
 
-    top = _add(sub, "topics", lambda a: 2, "manage the catalogued topics")
+    top = _add(sub, "topics", None, "manage the catalogued topics")
     tsub = top.add_subparsers(dest="action", required=True, metavar="ACTION")
     _add(tsub, "create", commands.topics_create, "create every catalogued topic that is missing; idempotent")
     _add(tsub, "check", commands.topics_check, "report missing topics and drift; exit 1 on any")
@@ -60,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     con.add_argument("--json", action="store_true", help="one JSON object per line instead of pretty output")
     con.add_argument("--timeout", type=float, default=5.0, help="stop after this many seconds without a record")
 
-    sch = _add(sub, "schema", lambda a: 2, "event schemas")
+    sch = _add(sub, "schema", None, "event schemas")
     ssub = sch.add_subparsers(dest="action", required=True, metavar="ACTION")
     exp = _add(ssub, "export", commands.schema_export, "write a JSON Schema per event and an AsyncAPI 3.0 document")
     exp.add_argument("directory")
@@ -83,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     cls = _add(sub, "classify", commands.classify, "classify JSON lines (text, channel) from a file or stdin")
     cls.add_argument("file", nargs="?", default="-", help="a JSON-lines file, or - for standard input (default)")
 
-    clf = _add(sub, "classifier", lambda a: 2, "train and evaluate the classifier")
+    clf = _add(sub, "classifier", None, "train and evaluate the classifier")
     csub = clf.add_subparsers(dest="action", required=True, metavar="ACTION")
     tr = _add(csub, "train", commands.classifier_train, "train the n-gram model on labelled JSON lines")
     tr.add_argument("files", nargs="+", metavar="FILE", help="JSON lines with text and category (several allowed)")

@@ -2,7 +2,7 @@
 
 Used by ``complaints kafka start|stop|status`` when no external cluster is
 configured, and by the test suite for a throwaway broker on free ports.
-The recipe follows ``shared/notes/local-kafka.md``.
+The recipe: the broker's jars from Maven Central, one KRaft node (broker and controller) on loopback.
 """
 
 from __future__ import annotations
