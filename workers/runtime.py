@@ -307,15 +307,21 @@ class StageRunner:
         started = time.perf_counter()
         pending = Pending()
         now = self.clock()
+        decoded: list[tuple[Any, Envelope[Any]]] = []
         for msg in messages:
             self.metrics.records_in.labels(self.worker, msg.topic).inc()
             try:
-                env = self.decode(msg, now)
-                outputs = self.apply(env, now)
+                decoded.append((msg, self.decode(msg, now)))
             except DecodeError as exc:
                 pending.add(msg, await self.dead_letters.send(msg, exc))
-                continue
-            except Exception as exc:
+        try:
+            self.stage.prepare([env for _msg, env in decoded])
+        except Exception:  # a batch optimisation only: apply asks again per record
+            log.exception("%s: preparing a batch failed; records are processed one by one", self.worker)
+        for msg, env in decoded:
+            try:
+                outputs = self.apply(env, now)
+            except Exception as exc:  # one bad record must never stop the worker
                 pending.add(msg, await self.dead_letters.failed(msg, exc))
                 continue
             for out in outputs:
@@ -326,8 +332,7 @@ class StageRunner:
                 self.observe(env, outputs)
         self.metrics.batch_records.labels(self.worker).observe(len(messages))
         await self.settle(pending)
-        elapsed = time.perf_counter() - started
-        self.metrics.batch_seconds.labels(self.worker).observe(elapsed)
+        self.metrics.batch_seconds.labels(self.worker).observe(time.perf_counter() - started)
 
     def apply(self, env: Envelope[Any], now: datetime) -> Sequence[Output]:
         if self.table is None:

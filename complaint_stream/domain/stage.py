@@ -53,6 +53,12 @@ class Stage(Protocol[S]):
         """Validation context for this stage's input (e.g. the time limits of a submission)."""
         ...
 
+    def prepare(self, events: Sequence[Envelope[Any]]) -> None:
+        """Called with a batch's events before they are applied one by one: a stage may compute what
+        is a pure function of an event alone (a classification) for the whole batch at once. It must
+        not change what ``apply`` decides, only how fast."""
+        ...
+
     def apply(self, state: S | None, event: Envelope[Any], now: datetime) -> tuple[S | None, Sequence[Output]]:
         ...
 
@@ -66,6 +72,9 @@ class StageBase(Generic[S]):
     timer_interval: float | None = None
 
     def decode_context(self, now: datetime) -> dict[str, Any] | None:
+        return None
+
+    def prepare(self, events: Sequence[Envelope[Any]]) -> None:
         return None
 
     def due(self, state: S, now: datetime) -> tuple[S | None, Sequence[Output]]:
@@ -108,6 +117,7 @@ def run_in_event_time(stage: Stage[Any], events: Iterable[Envelope[Any]], *,
                 yield from outputs
             next_sweep += step
 
+    stage.prepare(ordered)
     for event in ordered:
         now = event_time(event)
         yield from sweep_until(now)

@@ -77,3 +77,24 @@ def test_stage_state_round_trips_through_the_table_codec(base_settings):
 def test_stages_declare_what_they_consume(base_settings):
     assert intake.binding(base_settings).stage.consumes == (ChannelSubmission,)
     assert ComplaintReceived in classify.binding(base_settings).stage.consumes
+
+
+def test_preparing_a_batch_changes_no_decision(base_settings):
+    """classify_many for the batch, or classify per complaint: the same events."""
+    import json
+    from pathlib import Path
+
+    rows = [json.loads(line) for line in
+            (Path(__file__).resolve().parents[3] / "data" / "eval" / "complaints_dev.jsonl").read_text().splitlines()]
+    subs = [submitted(i, T0 + timedelta(minutes=i), text=row["text"][:4000]) for i, row in enumerate(rows[:120])]
+    received = [o.event for o in run_in_event_time(intake.binding(base_settings).stage, subs)]
+    batched = [o.event for o in run_in_event_time(classify.binding(base_settings).stage, received)]
+    stage = classify.binding(base_settings).stage
+    one_by_one = []
+    state: dict = {}
+    for event in received:  # apply alone, never prepare
+        key = stage.state_key(event)
+        state[key], outputs = stage.apply(state.get(key), event, event.time)
+        one_by_one += [o.event for o in outputs]
+    assert len(batched) == len(received) == 120
+    assert [e.model_dump() for e in batched] == [e.model_dump() for e in one_by_one]
