@@ -110,12 +110,12 @@ def test_the_matcher_finds_exactly_the_reference_terms(rules, hard_texts):
     for term, prefix in specs:
         by_first.setdefault(term[0], []).append((term, prefix))
     nested = 0
-    for text in hard_texts[:600]:
+    for text in hard_texts[::5]:  # real and generated texts
         relevant = [spec for ch in set(text) for spec in by_first.get(ch, ())]
         expected = reference_find(relevant, text)
         assert rules.terms.find(text) == expected, text
         nested += any(s2 < e1 for (_, _, e1), (_, s2, _) in zip(expected, expected[1:]))
-    assert nested > 30  # the texts do exercise overlapping terms
+    assert nested > 5  # the texts do exercise overlapping terms
 
 
 def test_terms_on_ascii_word_boundaries():
