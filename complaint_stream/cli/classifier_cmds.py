@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, TextIO
+from typing import TextIO
 
 from complaint_stream.bootstrap import build_classifier, build_priority_rules
 from complaint_stream.domain.normalise import normalise_channel

@@ -1,7 +1,8 @@
 """Complaint classification: taxonomy category, confidence and risk flags.
 
-Pure domain code.  Rules (``rules.json``) decide on their own; a trainable
-character n-gram model (:mod:`.model`, needs scikit-learn) can be blended in.
+Pure domain code.  Rules (``rules.json``) decide on their own; a character
+n-gram model can be blended in: trained with scikit-learn (:mod:`.model`, the
+``train`` extra), run with numpy from a ``.npz`` file (:mod:`.portable`).
 """
 
 from .classifier import Classification, Classifier, detect_risk

@@ -145,14 +145,14 @@ def _negation(hit: _Hit, norm: str, before: list[_Cue], after: list[_Cue], rules
     """
     _, h_start, h_end, _ = hit
     breaks = rules.clause_breaks
-    for start, end, window, cue in before:
+    for _start, end, window, cue in before:
         if end <= h_start and h_start - end <= window:
             if not breaks.isdisjoint(norm[end:h_start]):
                 continue
             if any(end <= s < h_start for s in starts):
                 continue
             return cue
-    for start, end, window, cue in after:
+    for start, _end, window, cue in after:
         if start >= h_end and start - h_end <= window:
             if not breaks.isdisjoint(norm[h_end:start]):
                 continue

@@ -28,9 +28,9 @@ class TextModel:
         self.classes: tuple[str, ...] = ()
 
     def fit(self, texts: Sequence[str], labels: Sequence[str]) -> TextModel:
-        from sklearn.feature_extraction.text import TfidfVectorizer  # type: ignore[import-untyped]
-        from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
-        from sklearn.pipeline import make_pipeline  # type: ignore[import-untyped]
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
 
         if len(texts) != len(labels) or not texts:
             raise ValueError("need as many labels as texts, and at least one")

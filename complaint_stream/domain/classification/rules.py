@@ -413,7 +413,7 @@ def _boundary_program(rules: list[BoundaryRule]) -> BoundaryProgram:
             lines.append(f"        why.append(W{i})")
     lines.append("    return None")
     source = "\n".join(lines)
-    exec(source, ns)  # noqa: S102 - generated from checked names only, see above
+    exec(source, ns)  # generated from checked names only, see above
     ns["apply"].source = source
     apply: BoundaryProgram = ns["apply"]
     return apply

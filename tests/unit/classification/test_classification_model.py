@@ -48,7 +48,7 @@ def test_an_unfitted_model_refuses_to_predict_or_export():
     with pytest.raises(ModelError):
         TextModel().predict_proba("x")
     with pytest.raises(ModelError):
-        TextModel().pipeline
+        _ = TextModel().pipeline
 
 
 def test_model_weight_must_be_a_fraction():
