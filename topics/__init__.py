@@ -28,6 +28,7 @@ from complaint_stream.topics.catalogue import (
     lookup,
     produced_by,
     render_topic_table,
+    replace_markdown_table,
     replace_topic_table,
 )
 
@@ -36,5 +37,6 @@ __all__ = [
     "HOTSPOTS", "LIFECYCLE_PARTITIONS", "LIFECYCLE_RETENTION_MS", "RECEIVED", "RESOLVED", "SLA_EVENTS",
     "STATISTICS", "STATUS", "SUBMISSIONS",
     "External", "Party", "TopicSpec", "UnknownTopic", "Worker",
-    "consumed_by", "lifecycle_topic", "lookup", "produced_by", "render_topic_table", "replace_topic_table",
+    "consumed_by", "lifecycle_topic", "lookup", "produced_by", "render_topic_table", "replace_markdown_table",
+    "replace_topic_table",
 ]

@@ -300,13 +300,19 @@ def render_topic_table(specs: Iterable[TopicSpec] = ALL) -> str:
 
 
 def replace_topic_table(markdown: str, specs: Iterable[TopicSpec] = ALL) -> str:
-    """``markdown`` with its topic table (from the header row to the first non-table line) regenerated."""
+    """``markdown`` with its topic table regenerated."""
+    return replace_markdown_table(markdown, TABLE_HEADER, render_topic_table(specs))
+
+
+def replace_markdown_table(markdown: str, header: str, table: str) -> str:
+    """``markdown`` with the table that starts at the line ``header`` (up to the first line that is not
+    a table row) replaced by ``table``: generated tables in the README cannot drift from their source."""
     lines = markdown.splitlines(keepends=True)
     try:
-        start = next(i for i, line in enumerate(lines) if line.rstrip("\n") == TABLE_HEADER)
+        start = next(i for i, line in enumerate(lines) if line.rstrip("\n") == header)
     except StopIteration:
-        raise ValueError(f"no topic table (a line {TABLE_HEADER!r}) in the document") from None
+        raise ValueError(f"no table with the header line {header!r} in the document") from None
     end = start
     while end < len(lines) and lines[end].startswith("|"):
         end += 1
-    return "".join(lines[:start]) + render_topic_table(specs) + "".join(lines[end:])
+    return "".join(lines[:start]) + table + "".join(lines[end:])

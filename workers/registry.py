@@ -10,6 +10,12 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from types import ModuleType
+from typing import TYPE_CHECKING
+
+from complaint_stream.topics import Worker, consumed_by, produced_by, replace_markdown_table
+
+if TYPE_CHECKING:
+    from complaint_stream.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -17,7 +23,7 @@ class WorkerEntry:
     """One worker. ``module`` is its package: ``binding(settings)`` (the stage and how it is fed)
     and ``DomainMetrics(registry)`` (its own metrics, with ``observe(event, outputs)``)."""
 
-    name: str
+    name: Worker
     app_id: str  # faust app id = Kafka consumer group
     metrics_port: int
     description: str
@@ -28,12 +34,12 @@ class WorkerEntry:
 
 
 WORKERS: dict[str, WorkerEntry] = {
-    entry.name: entry
+    str(entry.name): entry
     for entry in (
-        WorkerEntry("intake", "complaints-intake", 9401,
+        WorkerEntry(Worker.INTAKE, "complaints-intake", 9401,
                     "validates and normalises submissions, de-duplicates channel retries, assigns complaint ids",
                     "complaint_stream.workers.intake"),
-        WorkerEntry("classify", "complaints-classify", 9402,
+        WorkerEntry(Worker.CLASSIFY, "complaints-classify", 9402,
                     "classifies, flags risk, links repeat complaints and sets the priority",
                     "complaint_stream.workers.classify"),
     )
@@ -49,3 +55,24 @@ def get(name: str) -> WorkerEntry:
         return WORKERS[name]
     except KeyError:
         raise UnknownWorker(f"unknown worker {name!r}; known: {', '.join(WORKERS)}") from None
+
+
+TABLE_HEADER = "| worker | app id = consumer group | reads | writes | state table | metrics and health |"
+
+
+def render_worker_table(settings: Settings) -> str:
+    """The markdown table of workers (README), from the registry, each worker's binding and the catalogue."""
+    lines = [TABLE_HEADER, "|---|---|---|---|---|---|"]
+    for entry in WORKERS.values():
+        binding = entry.load().binding(settings)
+        reads = ", ".join(f"`{t.name}`" for t in consumed_by(entry.name))
+        writes = ", ".join(f"`{t.name}`" for t in produced_by(entry.name))
+        table = f"`{binding.table}`" if binding.table else "none"
+        lines.append(f"| {entry.name}: {entry.description} | `{entry.app_id}` | {reads} | {writes} | {table} |"
+                     f" `:{entry.metrics_port}` |")
+    return "\n".join(lines) + "\n"
+
+
+def replace_worker_table(markdown: str, settings: Settings) -> str:
+    """``markdown`` with its worker table regenerated."""
+    return replace_markdown_table(markdown, TABLE_HEADER, render_worker_table(settings))

@@ -39,7 +39,7 @@ from aiokafka.partitioner import murmur2
 from prometheus_client import CollectorRegistry
 
 from complaint_stream.domain.privacy import redact_phone_numbers
-from complaint_stream.domain.stage import Output
+from complaint_stream.domain.stage import Output, check_outputs
 from complaint_stream.kafka.clients import effective_replication
 from complaint_stream.schemas import (
     CONTENT_TYPE,
@@ -320,7 +320,7 @@ class StageRunner:
             log.exception("%s: preparing a batch failed; records are processed one by one", self.worker)
         for msg, env in decoded:
             try:
-                outputs = self.apply(env, now)
+                outputs = check_outputs(self.stage, self.apply(env, now))
             except Exception as exc:  # one bad record must never stop the worker
                 pending.add(msg, await self.dead_letters.failed(msg, exc))
                 continue
@@ -366,6 +366,7 @@ class StageRunner:
                 continue
             state = self.codec.loads(raw)
             new, outputs = self.stage.due(state, now)
+            check_outputs(self.stage, outputs)
             self.store(key, state, new)
             for out in outputs:
                 pending.append(await self.outbox.send(out.topic, out.key.encode(), encode(out.event)))

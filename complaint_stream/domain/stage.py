@@ -41,6 +41,8 @@ class Stage(Protocol[S]):
 
     name: str
     consumes: tuple[type[Payload], ...]
+    #: Every topic its outputs may go to (the runtime refuses any other, and a test checks the catalogue).
+    produces: tuple[TopicSpec, ...]
     state_type: Any
     #: Seconds between two ``due`` sweeps over every key (``None``: no timers).
     timer_interval: float | None
@@ -81,6 +83,17 @@ class StageBase(Generic[S]):
         return state, ()
 
 
+class UndeclaredOutput(RuntimeError):
+    """A stage emitted to a topic it does not declare in ``produces``: a bug in the stage."""
+
+
+def check_outputs(stage: Stage[Any], outputs: Sequence[Output]) -> Sequence[Output]:
+    for out in outputs:
+        if out.topic not in stage.produces:
+            raise UndeclaredOutput(f"stage {stage.name} emitted to {out.topic.name}, which it does not declare")
+    return outputs
+
+
 def event_time(event: Envelope[Any]) -> datetime:
     """When an event happened, for replays: the CloudEvent ``time``."""
     return event.time
@@ -114,7 +127,7 @@ def run_in_event_time(stage: Stage[Any], events: Iterable[Envelope[Any]], *,
             for key in list(table):
                 new, outputs = stage.due(table[key], next_sweep)
                 _store(table, key, new)
-                yield from outputs
+                yield from check_outputs(stage, outputs)
             next_sweep += step
 
     stage.prepare(ordered)
@@ -124,7 +137,7 @@ def run_in_event_time(stage: Stage[Any], events: Iterable[Envelope[Any]], *,
         key = stage.state_key(event)
         new, outputs = stage.apply(table.get(key), event, now)
         _store(table, key, new)
-        yield from outputs
+        yield from check_outputs(stage, outputs)
     if until is not None:
         yield from sweep_until(until)
 

@@ -17,7 +17,7 @@ from complaint_stream.domain.repeats import History
 from complaint_stream.domain.stage import Output, StageBase
 from complaint_stream.domain.triage import ClassifierLike, TriagePolicy, complaint_closed, triage
 from complaint_stream.schemas import ChannelSubmission, ComplaintReceived, ComplaintResolved, Envelope, Payload
-from complaint_stream.topics import CLASSIFIED, RECEIVED
+from complaint_stream.topics import CLASSIFIED, RECEIVED, TopicSpec
 
 
 class IntakeStage(StageBase[SeenSubmission]):
@@ -28,6 +28,7 @@ class IntakeStage(StageBase[SeenSubmission]):
 
     name = "intake"
     consumes: tuple[type[Payload], ...] = (ChannelSubmission,)
+    produces: tuple[TopicSpec, ...] = (RECEIVED,)
     state_type: Any = SeenSubmission
     timer_interval: float | None = 3600.0
 
@@ -62,6 +63,7 @@ class ClassifyStage(StageBase[History]):
 
     name = "classify"
     consumes: tuple[type[Payload], ...] = (ComplaintReceived, ComplaintResolved)
+    produces: tuple[TopicSpec, ...] = (CLASSIFIED,)
     state_type: Any = History
 
     def __init__(self, classifier: ClassifierLike, priority_rules: PriorityRules, policy: TriagePolicy):

@@ -148,5 +148,5 @@ def test_replacing_the_table_keeps_the_rest_of_the_document():
     out = topics.replace_topic_table(doc)
     assert out.startswith("# T\n\nbefore\n\n") and out.endswith("\n\nafter\n")
     assert "old" not in out and topics.render_topic_table() in out
-    with pytest.raises(ValueError, match="no topic table"):
+    with pytest.raises(ValueError, match="no table with the header line"):
         topics.replace_topic_table("# nothing here\n")
