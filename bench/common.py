@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -46,7 +47,7 @@ def bench_settings() -> Iterator[tuple[Settings, Path]]:
 
 
 @contextmanager
-def throwaway_broker(root: Path) -> Iterator[tuple["LocalBroker", int]]:
+def throwaway_broker(root: Path) -> Iterator[tuple[LocalBroker, int]]:
     """ONE fresh single-node KRaft broker on free loopback ports under ``root`` (never an external
     cluster, whatever COMPLAINTS_KAFKA_BOOTSTRAP says); yields it with its pid, destroys it afterwards."""
     base = load_settings(environ={})
