@@ -14,7 +14,8 @@ nothing is sent anywhere else) and measures, in every round, variants in alterna
                     dict) -> produce received. Process ``plain classify`` (two loops in two threads):
                     consume received -> produce to the by-customer topic keyed by customer key; consume
                     that -> decode -> ``ClassifyStage`` (``workers.classify.binding(settings).stage``)
-                    -> produce classified. Producers acks=all (idempotent), linger 5 ms; per poll batch
+                    -> produce classified. Partitions assigned by hand, offsets committed to a group.
+                    Producers acks=all (idempotent), linger 5 ms; per poll batch
                     (<= 500 records) ``producer.flush()`` then ``consumer.commit()``. Two processes,
                     as the workers are two processes, so the CPU and the parallelism compare fairly.
 ``transport``       the same three hops forwarding the bytes (same key), no decoding, no domain work.
@@ -42,7 +43,8 @@ two complaints per customer so repeat detection has history to read), validated 
 How each figure is taken:
 
 * Input. Every variant starts its processes and waits until they are ready (workers: ``wait_ready``,
-  which polls ``/readyz``; plain loops: every consumer has its partitions), and only then publishes
+  which polls ``/readyz``; plain loops: every consumer has its partitions, assigned by hand, and its
+  starting position), and only then publishes
   the whole input as fast as one producer goes (acks=all, pre-encoded records, > 10k records/s, far
   above any stage here). That is "pre-loaded" for the stage being measured, without counting worker
   start-up (imports, classifier, recovery) in its CPU time, and without the up to ~0.5 s a
@@ -71,6 +73,7 @@ Progress and failures go to stderr; worker logs are kept in the directory printe
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import select
@@ -142,7 +145,7 @@ def log(msg: str) -> None:
 def plain_hop_main(hop: str, group: str, transport: bool) -> int:
     """One process of the plain loop; prints READY when every consumer has its partitions, runs
     until SIGTERM, then prints what it did to stderr."""
-    from kafka import ConsumerRebalanceListener, KafkaConsumer
+    from kafka import KafkaConsumer, TopicPartition
 
     from complaint_stream.schemas import DecodeError, decode, encode
 
@@ -185,67 +188,47 @@ def plain_hop_main(hop: str, group: str, transport: bool) -> int:
             return ((topics.CLASSIFY_BY_CUSTOMER.name, stage.state_key(env).encode(), rec.value),)
         return handle
 
-    class Assigned(ConsumerRebalanceListener):
-        def __init__(self, label: str) -> None:
-            self.label = label
-            self.event = threading.Event()
-
-        def on_partitions_revoked(self, revoked: Any) -> None:
-            pass
-
-        def on_partitions_assigned(self, assigned: Any) -> None:
-            print(f"{time.strftime('%H:%M:%S')} {self.label}: assigned {len(assigned)} partitions",
-                  file=sys.stderr, flush=True)
-            if assigned:
-                self.event.set()
-
-    counts = {"in": 0, "out": 0, "batches": 0}
+    counts: collections.Counter[str] = collections.Counter()
 
     class Loop(threading.Thread):
         def __init__(self, name: str, source: topics.TopicSpec, handler: Handler):
             super().__init__(name=name, daemon=True)
             self.handler = handler
-            self.assigned = Assigned(f"{group}-{name}")
             self.consumer = KafkaConsumer(**client_config(
                 settings, group_id=f"{group}-{name}", enable_auto_commit=False, auto_offset_reset="earliest",
                 max_poll_records=POLL_RECORDS))
-            # Know the topic's partitions before joining: a consumer that joins without them is
-            # assigned nothing and kafka-python may not rejoin until its next metadata refresh.
+            # Partitions assigned by hand (offsets still committed to the group): joining a group right
+            # after the topics were recreated left kafka-python consumers with no partitions, or with
+            # partitions and no records, now and then. Reading the positions here (committed offset,
+            # else the earliest) means that once READY is printed nothing published afterwards is missed.
             deadline = time.monotonic() + 30
-            while not self.consumer.partitions_for_topic(source.name):
+            while len(self.consumer.partitions_for_topic(source.name) or ()) < source.partitions:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"no partitions of {source.name} after 30 s")
                 time.sleep(0.05)
-            self.source = source
-            self.consumer.subscribe([source.name], listener=self.assigned)
+            tps = [TopicPartition(source.name, p) for p in sorted(self.consumer.partitions_for_topic(source.name))]
+            self.consumer.assign(tps)
+            for tp in tps:
+                self.consumer.position(tp)
             self.producer = make_producer(settings, linger_ms=5)  # acks=all, idempotent
             self.failure: BaseException | None = None
 
         def run(self) -> None:
             try:
-                joined = time.monotonic()
                 while not stop.is_set():
                     batch = self.consumer.poll(timeout_ms=100, max_records=POLL_RECORDS)
                     if not batch:
-                        if not self.consumer.assignment():
-                            if time.monotonic() - joined > 10:  # assigned nothing: join again
-                                print(f"{group}-{self.name}: no partitions after 10 s, subscribing again",
-                                      file=sys.stderr, flush=True)
-                                self.consumer.unsubscribe()
-                                self.consumer.subscribe([self.source.name], listener=self.assigned)
-                                joined = time.monotonic()
-                            stop.wait(0.02)
                         continue
                     now = datetime.now(UTC)
                     for records in batch.values():
                         for rec in records:
-                            counts["in"] += 1
+                            counts[f"{self.name} in"] += 1
                             for topic, key, value in self.handler(rec, now):
                                 self.producer.send(topic, key=key, value=value, headers=HEADERS)
-                                counts["out"] += 1
+                                counts[f"{self.name} out"] += 1
                     self.producer.flush()
                     self.consumer.commit()
-                    counts["batches"] += 1
+                    counts[f"{self.name} batches"] += 1
             except BaseException as exc:
                 self.failure = exc
                 stop.set()
@@ -267,16 +250,13 @@ def plain_hop_main(hop: str, group: str, transport: bool) -> int:
                           forward(topics.CLASSIFIED) if stage is None else run_stage(stage)))
     for loop in loops:
         loop.start()
-    while not stop.is_set() and not all(loop.assigned.event.is_set() for loop in loops):
-        stop.wait(0.02)
-    if not stop.is_set():
-        print("READY", flush=True)
+    print("READY", flush=True)  # every consumer has its partitions and positions
     stop.wait()
     for loop in loops:
         loop.join(timeout=30)
     failures = [f"{loop.name}: {loop.failure!r}" for loop in loops if loop.failure is not None]
-    print(f"plain {hop}{' (transport)' if transport else ''}: {counts['in']} in, {counts['out']} out,"
-          f" {counts['batches']} batches, {len(errors)} decode errors {errors[:3]}; failures: {failures}",
+    print(f"plain {hop}{' (transport)' if transport else ''}: {dict(counts)}, {len(errors)} decode errors"
+          f" {errors[:3]}; failures: {failures}",
           file=sys.stderr, flush=True)
     return 1 if failures else 0
 
