@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import faust
 from aiokafka.partitioner import murmur2
@@ -53,6 +54,7 @@ from complaint_stream.schemas import (
 )
 from complaint_stream.settings import Settings
 from complaint_stream.topics import DEAD_LETTERS, TopicSpec
+from complaint_stream.workers import faust_fixes
 from complaint_stream.workers.metrics import RuntimeMetrics, serve
 from complaint_stream.workers.registry import WorkerEntry
 from complaint_stream.workers.wiring import Binding, StateCodec
@@ -90,7 +92,8 @@ def broker_credentials(settings: Settings) -> Any:
 
 def make_app(app_id: str, settings: Settings) -> faust.App:
     """A faust app wired to the configured cluster, with raw serialisers and in-memory tables
-    (rebuilt from their changelog topics on restart)."""
+    (rebuilt from their changelog topics on restart). Installs :mod:`faust_fixes` first."""
+    faust_fixes.apply()
     datadir = Path(settings.state_dir) / "workers" / app_id
     datadir.mkdir(parents=True, exist_ok=True)
     url = ";".join(f"kafka://{h.strip()}" for h in settings.bootstrap.split(","))
@@ -146,8 +149,21 @@ class FaustOutbox(Outbox):
 
 
 class DeliveryFailed(RuntimeError):
-    """A record and its dead letter both failed to reach the broker: the batch is not acknowledged,
-    the worker stops, and a restart processes the batch again."""
+    """A record and its dead letter both failed to reach the broker: the batch must not be acknowledged,
+    so the worker stops at once (:func:`exit_unacknowledged`) and a restart processes the batch again."""
+
+
+EXIT_DELIVERY_FAILED = 70  # EX_SOFTWARE: a supervisor restarts the worker
+
+
+def exit_unacknowledged(exc: DeliveryFailed) -> NoReturn:
+    """Stop the process without acknowledging the batch. Raising out of the agent would not do: faust's
+    ``take_events`` acknowledges a batch in a ``finally`` clause, so its offsets would be committed and
+    the records lost. ``os._exit`` skips that (and every other) cleanup; the offsets stay uncommitted."""
+    log.critical("%s; exiting (code %d) without acknowledging the batch, a restart processes it again",
+                 exc, EXIT_DELIVERY_FAILED)
+    logging.shutdown()
+    os._exit(EXIT_DELIVERY_FAILED)
 
 
 class DeadLetterSink:
@@ -436,8 +452,10 @@ class BuiltWorker:
 
 def build_worker(name: str, app_id: str, binding: Binding, settings: Settings, *,
                  metrics: RuntimeMetrics, observe: Observer | None = None, clock: Clock = utcnow,
-                 outbox: Outbox | None = None) -> BuiltWorker:
-    """The faust app of one stage: agents that feed it in batches, its table, its timers."""
+                 outbox: Outbox | None = None,
+                 on_delivery_failed: Callable[[DeliveryFailed], None] = exit_unacknowledged) -> BuiltWorker:
+    """The faust app of one stage: agents that feed it in batches, its table, its timers.
+    ``on_delivery_failed`` must not return normally (tests pass one that records and raises)."""
     app = make_app(app_id, settings)
     outbox = outbox or FaustOutbox(app)
     stage = binding.stage
@@ -454,13 +472,19 @@ def build_worker(name: str, app_id: str, binding: Binding, settings: Settings, *
     if binding.repartition is not None:
         async def rekey(stream: Any) -> None:
             async for events in batches(stream, settings):
-                await runner.forward_batch(_messages(events))
+                try:
+                    await runner.forward_batch(_messages(events))
+                except DeliveryFailed as exc:
+                    on_delivery_failed(exc)
 
         agents["rekey"] = app.agent(raw_topic(app, *binding.inputs), name=f"{stage.name}-rekey")(rekey)
 
     async def process(stream: Any) -> None:
         async for events in batches(stream, settings):
-            await runner.process_batch(_messages(events))
+            try:
+                await runner.process_batch(_messages(events))
+            except DeliveryFailed as exc:
+                on_delivery_failed(exc)
 
     agents["process"] = app.agent(raw_topic(app, binding.stream_topic), name=stage.name)(process)
 
@@ -474,13 +498,15 @@ def build_worker(name: str, app_id: str, binding: Binding, settings: Settings, *
 
 def create_worker(entry: WorkerEntry, settings: Settings, *, clock: Clock = utcnow,
                   registry: CollectorRegistry | None = None, outbox: Outbox | None = None,
-                  binding: Binding | None = None) -> BuiltWorker:
+                  binding: Binding | None = None,
+                  on_delivery_failed: Callable[[DeliveryFailed], None] = exit_unacknowledged) -> BuiltWorker:
     """Build a registered worker: its module's binding and domain metrics on the generic runtime."""
     module = entry.load()
     metrics = RuntimeMetrics(entry.name, registry)
     domain = module.DomainMetrics(metrics.registry)
     return build_worker(entry.name, entry.app_id, binding or module.binding(settings), settings,
-                        metrics=metrics, observe=domain.observe, clock=clock, outbox=outbox)
+                        metrics=metrics, observe=domain.observe, clock=clock, outbox=outbox,
+                        on_delivery_failed=on_delivery_failed)
 
 
 def run_worker(entry: WorkerEntry, settings: Settings, loglevel: str | None = None) -> int:

@@ -66,3 +66,46 @@ def test_the_raw_topic_hands_the_agent_the_exact_bytes(base_settings, outbox, cl
     payload = b'{"weird": "\xff bytes"}'
     assert built.app.serializers.loads_value(topic.value_type, payload, serializer=topic.value_serializer) == payload
     assert built.app.serializers.loads_key(topic.key_type, b"k", serializer=topic.key_serializer) == b"k"
+
+
+class Stopped(BaseException):
+    """Stands in for the process exit the runtime performs when a batch can be neither delivered nor
+    dead-lettered."""
+
+
+async def test_when_neither_output_nor_dead_letter_is_delivered_the_worker_stops_before_acknowledging(
+        base_settings, outbox, clock):
+    stops: list[Exception] = []
+
+    def stop(exc):
+        stops.append(exc)
+        raise Stopped
+
+    built = prepare(create_worker(WORKERS["intake"], base_settings.with_overrides(batch_max_records=1), clock=clock,
+                                  registry=CollectorRegistry(), outbox=outbox, on_delivery_failed=stop))
+    outbox.fail_topics.update({RECEIVED.name, DEAD_LETTERS.name})
+    agent = built.agents["process"]
+    try:
+        async with agent.test_context() as ctx:
+            await ctx.put(envelope_bytes(1), key=b"app:REF-000001")
+    except Stopped:
+        pass
+    assert [type(e).__name__ for e in stops] == ["DeliveryFailed"]
+    assert "neither the outputs nor the dead letter" in str(stops[0])
+    assert outbox.sent == []
+
+
+def test_the_default_reaction_to_an_undeliverable_batch_is_to_exit_without_cleanup():
+    # faust's take_events acknowledges a batch in a ``finally`` clause: raising would commit its offsets.
+    import subprocess
+    import sys
+
+    code = ("from complaint_stream.workers.runtime import DeliveryFailed, exit_unacknowledged\n"
+            "try:\n"
+            "    exit_unacknowledged(DeliveryFailed('x'))\n"
+            "finally:\n"
+            "    print('finally ran')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 70
+    assert "finally ran" not in done.stdout
+    assert "without acknowledging the batch" in done.stderr
