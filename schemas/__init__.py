@@ -22,6 +22,8 @@ from complaint_stream.schemas.base import (
     TicketStatus,
 )
 from complaint_stream.schemas.codec import (
+    DEAD_LETTER_KEY_HEAD,
+    DEAD_LETTER_VALUE_HEAD,
     PAYLOADS,
     DecodeError,
     Decoder,
@@ -69,7 +71,8 @@ from complaint_stream.schemas.submission import (
 )
 
 __all__ = [
-    "COMPLAINT_ID_PATTERN", "CONTENT_TYPE", "DERIVED_COMPLAINT_ID_PATTERN", "PAYLOADS", "REGISTRY",
+    "COMPLAINT_ID_PATTERN", "CONTENT_TYPE", "DEAD_LETTER_KEY_HEAD", "DEAD_LETTER_VALUE_HEAD",
+    "DERIVED_COMPLAINT_ID_PATTERN", "PAYLOADS", "REGISTRY",
     "SEVERITY_OF_PRIORITY",
     "AddNote", "Attachment", "Category", "ChangePriority", "Channel", "ChannelSubmission", "ComplaintAssigned",
     "ComplaintClassified", "ComplaintEscalated", "ComplaintEvent", "ComplaintId", "ComplaintReceived",

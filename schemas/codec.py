@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import base64
 import functools
-import json
+import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Annotated, Any, Protocol, Union, cast
 
 from pydantic import Field, TypeAdapter, ValidationError
+from pydantic_core import from_json
 
 from complaint_stream.schemas import events  # noqa: F401 - defines (and so registers) the lifecycle payloads
 from complaint_stream.schemas.base import REGISTRY, Payload
@@ -83,27 +84,37 @@ def _explain(raw: bytes | None, accepted: Mapping[str, type[Payload]],
     if raw is None:
         raise DecodeError(DeadLetterKind.EMPTY_RECORD, "record has no value (tombstone)")
     try:
-        obj = json.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DecodeError(DeadLetterKind.INVALID_ENCODING,
                           f"value is not UTF-8: {exc.reason} at byte {exc.start}") from exc
-    except json.JSONDecodeError as exc:
-        raise DecodeError(DeadLetterKind.INVALID_JSON,
-                          f"value is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    try:
+        # pydantic's own JSON parser, as on the fast path: bounded nesting (no RecursionError on deep
+        # input), no int-to-str digit limit surprise, the same strings accepted.
+        obj = from_json(text, allow_inf_nan=True)
+    except ValueError as exc:
+        raise DecodeError(DeadLetterKind.INVALID_JSON, f"value is not JSON: {str(exc)[:200]}") from exc
     if not isinstance(obj, dict):
         raise DecodeError(DeadLetterKind.SCHEMA_VIOLATION,
                           f"expected a JSON object (CloudEvent), got {type(obj).__name__}")
     etype = obj.get("type")
+    if etype is None:
+        raise DecodeError(DeadLetterKind.SCHEMA_VIOLATION, "the CloudEvent has no 'type' attribute",
+                          (FieldError(loc="type", msg="Field required"),))
+    if not isinstance(etype, str):
+        raise DecodeError(DeadLetterKind.SCHEMA_VIOLATION,
+                          f"the CloudEvent attribute 'type' must be a string, got {type(etype).__name__}",
+                          (FieldError(loc="type", msg="must be a string"),))
     if etype not in accepted:
         known = "known" if etype in REGISTRY else "unknown"
         raise DecodeError(
             DeadLetterKind.UNEXPECTED_EVENT_TYPE,
-            f"event type {str(etype)[:80]!r} ({known}) is not accepted here; expected {', '.join(sorted(accepted))}",
+            f"event type {etype[:80]!r} ({known}) is not accepted here; expected {', '.join(sorted(accepted))}",
             (FieldError(loc="type", msg="not an accepted event type"),),
         )
     model = envelope_type(accepted[str(etype)])
     try:
-        # json.loads accepts a little more than pydantic's parser (NaN, Infinity): such a record still decodes.
+        # The parser above allows NaN and Infinity, which validate_json does not: such a record still decodes.
         return model.model_validate(obj, context=context)
     except ValidationError as exc:
         fields = field_errors(exc)
@@ -149,19 +160,64 @@ def decode(raw: bytes | None, accept: Iterable[type[Payload]], *,
     return decoder_for(accept)(raw, context)
 
 
+# A dead letter must always fit in one record: Kafka's default limit is 1 MiB, and base64 makes bytes 4/3
+# larger. The head kept of an oversized original, with its size and SHA-256, identifies it; the source
+# topic, partition and offset find the whole record while the topic retains it.
+DEAD_LETTER_VALUE_HEAD = 256 * 1024
+DEAD_LETTER_KEY_HEAD = 1024
+DEAD_LETTER_HEADERS_MAX = 16 * 1024   # total bytes of header names and values kept
+DEAD_LETTER_MESSAGE_MAX = 2000        # characters of the reason
+DEAD_LETTER_FIELDS_MAX = 50           # field errors kept
+DEAD_LETTER_FIELD_TEXT_MAX = 300      # characters of each field error's path and message
+
+
+def _bounded_error(err: DeadLetterError) -> DeadLetterError:
+    cut = DEAD_LETTER_FIELD_TEXT_MAX
+    fields = tuple(f.model_copy(update={"loc": f.loc[:cut], "msg": f.msg[:cut]})
+                   for f in err.fields[:DEAD_LETTER_FIELDS_MAX])
+    message = err.message
+    if len(message) > DEAD_LETTER_MESSAGE_MAX:
+        message = message[:DEAD_LETTER_MESSAGE_MAX - 1] + "…"
+    if len(err.fields) > DEAD_LETTER_FIELDS_MAX:
+        message = f"{message} ({len(err.fields) - DEAD_LETTER_FIELDS_MAX} more field errors not kept)"
+    return err.model_copy(update={"message": message, "fields": fields})
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
 def dead_letter(*, stage: str, source_topic: str, value: bytes | None, error: DecodeError | DeadLetterError,
                 failed_at: datetime, key: bytes | None = None, partition: int | None = None,
                 offset: int | None = None, headers: Iterable[tuple[str, bytes]] = ()) -> DeadLetter:
-    """Build the dead letter of a rejected record; the original bytes are kept losslessly."""
-    err = error.to_error() if isinstance(error, DecodeError) else error
+    """Build the dead letter of a rejected record. The original bytes are kept whole when they fit
+    (value up to 256 KiB, key up to 1 KiB, headers up to 16 KiB); otherwise their heads are kept and the
+    letter says ``truncated``. ``original_size`` and ``original_sha256`` always describe the whole value,
+    and the reason is bounded too, so a dead letter is never too large to send."""
+    err = _bounded_error(error.to_error() if isinstance(error, DecodeError) else error)
+    raw = value or b""
+    truncated = len(raw) > DEAD_LETTER_VALUE_HEAD or (key is not None and len(key) > DEAD_LETTER_KEY_HEAD)
+    kept_headers: list[tuple[str, str]] = []
+    budget = DEAD_LETTER_HEADERS_MAX
+    for name, hvalue in headers:
+        hvalue = hvalue or b""
+        size = len(name.encode("utf-8", "replace")) + len(hvalue)
+        if size > budget:
+            truncated = True
+            break
+        budget -= size
+        kept_headers.append((name, _b64(hvalue)))
     return DeadLetter(
         stage=stage,
         source_topic=source_topic,
         source_partition=partition,
         source_offset=offset,
-        original_key_b64=None if key is None else base64.b64encode(key).decode("ascii"),
-        original_value_b64=base64.b64encode(value or b"").decode("ascii"),
-        original_headers=tuple((k, base64.b64encode(v or b"").decode("ascii")) for k, v in headers),
+        original_key_b64=None if key is None else _b64(key[:DEAD_LETTER_KEY_HEAD]),
+        original_value_b64=_b64(raw[:DEAD_LETTER_VALUE_HEAD]),
+        original_headers=tuple(kept_headers),
+        original_size=len(raw),
+        original_sha256=hashlib.sha256(raw).hexdigest(),
+        truncated=truncated,
         error=err,
         failed_at=failed_at,
     )

@@ -47,8 +47,13 @@ class DeadLetter(Payload):
     source_partition: int | None = None
     source_offset: int | None = None
     original_key_b64: str | None = None
-    original_value_b64: str = Field(description="The original record value, base64 (lossless).")
+    original_value_b64: str = Field(description="The original record value, base64; the whole value unless"
+                                                " `truncated`, then its first bytes.")
     original_headers: tuple[tuple[str, str], ...] = ()
+    original_size: int | None = Field(default=None, description="Length in bytes of the whole original value.")
+    original_sha256: str | None = Field(default=None, description="SHA-256 (hex) of the whole original value.")
+    truncated: bool = Field(default=False, description="True when the original value, key or headers were too large"
+                                                       " to keep whole: only their heads are here (see limits).")
     error: DeadLetterError
     failed_at: datetime
 

@@ -56,8 +56,12 @@ class RuntimeMetrics:
                                        ["worker"], buckets=BATCH_SIZES, registry=r)
         self.table_entries = Gauge(f"{PREFIX}_state_entries", "Entries in a worker's state table (this instance).",
                                    ["worker", "table"], registry=r)
+        self.timer_failures = Counter(f"{PREFIX}_timer_failures_total",
+                                      "Timer firings that raised or whose outputs were not delivered (retried at"
+                                      " the next sweep).", ["worker"], registry=r)
         self.batch_seconds.labels(worker)
         self.batch_records.labels(worker)
+        self.timer_failures.labels(worker)
         for kind in DeadLetterKind:
             self.dead_letters.labels(worker, kind.value)
 

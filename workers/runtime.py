@@ -39,11 +39,13 @@ import faust
 from aiokafka.partitioner import murmur2
 from prometheus_client import CollectorRegistry
 
+from complaint_stream import redacted_logs
 from complaint_stream.domain.privacy import redact_phone_numbers
 from complaint_stream.domain.stage import Output, check_outputs
 from complaint_stream.kafka.clients import effective_replication
 from complaint_stream.schemas import (
     CONTENT_TYPE,
+    DEAD_LETTER_KEY_HEAD,
     DeadLetterError,
     DecodeError,
     Envelope,
@@ -148,6 +150,17 @@ class FaustOutbox(Outbox):
         return await producer.send(topic.name, key, value, None, None, HEADERS)
 
 
+async def send_or_fail(outbox: Outbox, topic: TopicSpec, key: bytes | None, value: bytes) -> Awaitable[Any]:
+    """``outbox.send``, with a send that raises at once (aiokafka refuses a record over
+    ``max_request_size`` before queueing it) turned into a failed future, as a broker rejection is."""
+    try:
+        return await outbox.send(topic, key, value)
+    except Exception as exc:
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        fut.set_exception(exc)
+        return fut
+
+
 class DeliveryFailed(RuntimeError):
     """A record and its dead letter both failed to reach the broker: the batch must not be acknowledged,
     so the worker stops at once (:func:`exit_unacknowledged`) and a restart processes the batch again."""
@@ -188,7 +201,8 @@ class DeadLetterSink:
         self.metrics.records_out.labels(self.stage, DEAD_LETTERS.name).inc()
         log.warning("dead-lettered %s[%s]@%s: %s: %s", message.topic, message.partition, message.offset,
                     err.type, err.message)
-        return await self.outbox.send(DEAD_LETTERS, message.key, encode(env))
+        key = message.key if message.key is None else message.key[:DEAD_LETTER_KEY_HEAD]
+        return await send_or_fail(self.outbox, DEAD_LETTERS, key, encode(env))
 
     async def failed(self, message: Any, exc: BaseException, kind: str = "processing_error") -> Awaitable[Any]:
         """Dead-letter a record whose processing raised, with the exception as the reason."""
@@ -315,7 +329,7 @@ class StageRunner:
             except Exception as exc:
                 pending.add(msg, await self.dead_letters.failed(msg, exc))
                 continue
-            pending.add(msg, await self.outbox.send(target, key.encode(), msg.value))
+            pending.add(msg, await send_or_fail(self.outbox, target, key.encode(), msg.value))
             self.metrics.records_out.labels(self.worker, target.name).inc()
         await self.settle(pending)
 
@@ -330,6 +344,8 @@ class StageRunner:
                 decoded.append((msg, self.decode(msg, now)))
             except DecodeError as exc:
                 pending.add(msg, await self.dead_letters.send(msg, exc))
+            except Exception as exc:
+                pending.add(msg, await self.dead_letters.failed(msg, exc))
         try:
             self.stage.prepare([env for _msg, env in decoded])
         except Exception:  # a batch optimisation only: apply asks again per record
@@ -342,10 +358,13 @@ class StageRunner:
                 continue
             for out in outputs:
                 value = msg.value if out.event is env else encode(out.event)
-                pending.add(msg, await self.outbox.send(out.topic, out.key.encode(), value))
+                pending.add(msg, await send_or_fail(self.outbox, out.topic, out.key.encode(), value))
                 self.metrics.records_out.labels(self.worker, out.topic.name).inc()
             if self.observe is not None:
-                self.observe(env, outputs)
+                try:
+                    self.observe(env, outputs)
+                except Exception:
+                    log.exception("%s: domain metrics failed on %s", self.worker, env.id)
         self.metrics.batch_records.labels(self.worker).observe(len(messages))
         await self.settle(pending)
         self.metrics.batch_seconds.labels(self.worker).observe(time.perf_counter() - started)
@@ -371,23 +390,40 @@ class StageRunner:
             self.table.put(key, self.codec.dumps(new))
 
     async def sweep(self) -> None:
-        """Fire the stage's timers for every key this instance holds."""
+        """Fire the stage's timers for every key this instance holds. A key's outputs are sent and
+        acknowledged before its new state is stored (at-least-once: a crash in between fires the timer
+        again, with the same deterministic event ids); a key whose timer raises or whose outputs are not
+        delivered keeps its state and is tried again at the next sweep."""
         if self.table is None or self.codec is None:
             return
         now = self.clock()
-        pending: list[Awaitable[Any]] = []
+        fired: list[tuple[str, Any, Any, list[Awaitable[Any]]]] = []
         for key in self.table.all_keys():
             raw = self.table.get(key)
             if raw is None:
                 continue
-            state = self.codec.loads(raw)
-            new, outputs = self.stage.due(state, now)
-            check_outputs(self.stage, outputs)
-            self.store(key, state, new)
+            try:
+                state = self.codec.loads(raw)
+                new, outputs = self.stage.due(state, now)
+                check_outputs(self.stage, outputs)
+            except Exception:
+                self.metrics.timer_failures.labels(self.worker).inc()
+                log.exception("%s: timer of %s failed; tried again at the next sweep", self.worker, key[:80])
+                continue
+            sends = []
             for out in outputs:
-                pending.append(await self.outbox.send(out.topic, out.key.encode(), encode(out.event)))
+                sends.append(await send_or_fail(self.outbox, out.topic, out.key.encode(), encode(out.event)))
                 self.metrics.records_out.labels(self.worker, out.topic.name).inc()
-        await asyncio.gather(*pending)
+            fired.append((key, state, new, sends))
+        for key, state, new, sends in fired:
+            results = await asyncio.gather(*sends, return_exceptions=True)
+            failures = [r for r in results if isinstance(r, BaseException)]
+            if failures:
+                self.metrics.timer_failures.labels(self.worker).inc()
+                log.error("%s: timer outputs of %s not delivered (%s); tried again at the next sweep",
+                          self.worker, key[:80], redact_phone_numbers(repr(failures[0]))[:300])
+                continue
+            self.store(key, state, new)
         self.metrics.table_entries.labels(self.worker, self.binding.table or "-").set(len(self.table.all_keys()))
 
     async def settle(self, pending: Pending) -> None:
@@ -513,6 +549,7 @@ def run_worker(entry: WorkerEntry, settings: Settings, loglevel: str | None = No
     """Serve metrics and health, then run the worker until it is stopped. Refuses to start against a
     non-local cluster with the built-in development customer-key secret."""
     settings.refuse_unsafe_worker_start()
+    redacted_logs.install()
     built = create_worker(entry, settings)
     port = settings.metrics_port or entry.metrics_port
     serve(built.metrics.registry, settings.metrics_host, port, built.readiness)

@@ -131,3 +131,15 @@ async def test_a_classifier_failure_dead_letters_the_record_and_the_agent_goes_o
     [dl] = [decode(v, [DeadLetter]).data for _k, v in outbox.on(DEAD_LETTERS)]
     assert dl.error.type == "processing_error" and "model crashed" in dl.error.message
     assert [c.category.value for c in classified(outbox)] == ["broadband"]
+
+
+async def test_rekey_files_malformed_but_parseable_records_as_schema_errors(base_settings, outbox, clock):
+    built = build(base_settings, outbox, clock)
+    hostile = [b'{"specversion": "1.0", "type": {"a": 1}, "data": {}}', b"[" * 10_000 + b"]" * 10_000,
+               b'{"type": "org.complaintstream.complaint.received.v1", "data": ' + b"[" * 10_000 + b"]" * 10_000 + b"}"]
+    async with built.agents["rekey"].test_context() as agent:
+        for i, raw in enumerate(hostile):
+            await agent.put(raw, key=f"CMP-{i}".encode())
+    kinds = [decode(v, [DeadLetter]).data.error.type for _k, v in outbox.on(DEAD_LETTERS)]
+    assert kinds == ["schema_violation", "invalid_json", "invalid_json"]
+    assert outbox.on(CLASSIFY_BY_CUSTOMER) == []

@@ -87,3 +87,46 @@ async def test_the_sweep_forgets_entries_outside_the_window(base_settings, outbo
     await run.sweep()
     assert store.data == {}
     assert metrics.registry.get_sample_value("complaints_state_entries", {"worker": "intake", "table": "intake-seen"}) == 0
+
+
+def timer_runner(base_settings, outbox, clock, due):
+    """The intake runner with its stage's timer replaced by ``due``."""
+    run, store, metrics = runner(base_settings, outbox, clock)
+    run.stage.due = due  # an instance attribute: the stage's other behaviour is unchanged
+    return run, store, metrics
+
+
+async def test_a_timer_whose_outputs_are_not_delivered_keeps_its_state_and_fires_again(base_settings, outbox, clock):
+    from complaint_stream.domain.stage import Output
+
+    fired = []
+
+    def due(state, now):
+        fired.append(state.complaint_id)
+        return None, [Output(RECEIVED, state.complaint_id, submission_envelope(
+            validate_submission(submission(1, NOW), now=NOW)))]
+
+    run, store, metrics = timer_runner(base_settings, outbox, clock, due)
+    await run.process_batch([record(1)])
+    outbox.sent.clear()
+    outbox.fail_topics.add(RECEIVED.name)
+    await run.sweep()
+    assert len(store.data) == 1 and len(fired) == 1
+    assert metrics.registry.get_sample_value("complaints_timer_failures_total", {"worker": "intake"}) == 1
+    outbox.fail_topics.clear()
+    await run.sweep()
+    assert store.data == {} and len(fired) == 2 and len(outbox.on(RECEIVED)) == 1
+
+
+async def test_a_timer_that_raises_for_one_key_does_not_stop_the_others(base_settings, outbox, clock):
+    def due(state, now):
+        if state.complaint_id.endswith(last_id[0]):
+            raise ValueError("bad state")
+        return None, []
+
+    run, store, metrics = timer_runner(base_settings, outbox, clock, due)
+    await run.process_batch([record(1), record(2), record(3)])
+    last_id = [sorted(decode(v, [ComplaintReceived]).data.complaint_id for _k, v in outbox.on(RECEIVED))[0]]
+    await run.sweep()
+    assert len(store.data) == 1
+    assert metrics.registry.get_sample_value("complaints_timer_failures_total", {"worker": "intake"}) == 1

@@ -148,7 +148,15 @@ def test_the_decoder_passes_the_validation_context():
     (b'"a string"', "schema_violation"),
     (None, "empty_record"),
     (b'{"type": "something.else"}', "unexpected_event_type"),
-    (b'{"no": "type"}', "unexpected_event_type"),
+    (b'{"no": "type"}', "schema_violation"),
+    # malformed but parseable: schema errors, never an exception of another kind
+    (b'{"specversion": "1.0", "type": {"a": 1}}', "schema_violation"),
+    (b'{"specversion": "1.0", "type": ["a"]}', "schema_violation"),
+    # nesting beyond the parser's bound, and a number beyond its range: invalid JSON, no RecursionError
+    (b"[" * 10_000 + b"]" * 10_000, "invalid_json"),
+    (b'{"type": "org.complaintstream.complaint.received.v1", "data": ' + b"[" * 10_000 + b"]" * 10_000 + b"}",
+     "invalid_json"),
+    (b'{"id": ' + b"9" * 5000 + b"}", "invalid_json"),
 ])
 @pytest.mark.parametrize("types", [[ChannelSubmission], [ComplaintReceived, ComplaintResolved]])
 def test_the_decoder_raises_the_same_kinds_as_decode(raw, kind, types):
@@ -196,3 +204,27 @@ def test_dead_letter_kinds_compare_and_print_as_strings():
     assert json.loads(err.model_dump_json())["type"] == "processing_error"
     with pytest.raises(ValidationError):
         DeadLetterError(type="something_else", message="x")
+
+
+def test_a_dead_letter_of_a_huge_record_keeps_its_head_size_and_digest_and_fits_in_one_record():
+    import base64
+    import hashlib
+
+    from complaint_stream.schemas import DEAD_LETTER_VALUE_HEAD, DeadLetter, FieldError, dead_letter, wrap
+    from complaint_stream.schemas.deadletter import DeadLetterError
+
+    value = "投诉".encode() * 600_000  # 3.6 MB
+    error = DeadLetterError(type="schema_violation", message="x" * 100_000,
+                            fields=tuple(FieldError(loc=f"data.f{i}" * 50, msg="bad " * 200) for i in range(5000)))
+    letter = dead_letter(stage="intake", source_topic="t", value=value, key=b"k" * 100_000, error=error,
+                         failed_at=NOW, headers=[("h", b"v" * 40_000)])
+    assert letter.truncated and letter.original_size == len(value)
+    assert letter.original_sha256 == hashlib.sha256(value).hexdigest()
+    assert letter.original_value == value[:DEAD_LETTER_VALUE_HEAD]
+    assert len(letter.error.fields) == 50 and "4950 more field errors not kept" in letter.error.message
+    assert len(encode(wrap(letter, source="/workers/intake", subject="k"))) < 1_000_000
+    # a small record is kept whole, and says so
+    small = dead_letter(stage="intake", source_topic="t", value=b"abc", key=b"k", error=error, failed_at=NOW)
+    assert not small.truncated and small.original_value == b"abc" and small.original_size == 3
+    assert decode(encode(wrap(small, source="/s", subject="k")), [DeadLetter]).data == small
+    assert base64.b64decode(small.original_value_b64) == b"abc"
