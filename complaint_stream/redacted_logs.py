@@ -23,11 +23,13 @@ _installed = False
 
 def redact_record(record: logging.LogRecord) -> logging.LogRecord:
     """Mask the record's message, exception text and stack in place (args are merged into the message)."""
+    record.template = str(record.msg)  # the unformatted message, for filters that group similar lines
     try:
         message = record.getMessage()
     except Exception:
         message = f"{record.msg!r} % {record.args!r}"
-    record.msg, record.args = redact_phone_numbers(message), None
+    # () and not None: formatters such as mode's (faust's logging) turn None into (None,) and format again
+    record.msg, record.args = redact_phone_numbers(message), ()
     if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
         record.exc_text = redact_phone_numbers("".join(traceback.format_exception(*record.exc_info)).rstrip("\n"))
         # keep exc_info for handlers that only test it; formatters use the cached, masked exc_text

@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     kafka_client_id: str = "complaint-stream"
     #: Replication factor for every topic; 0 = the catalogue's value, capped to 1 on the local broker.
     topic_replication_factor: int = 0
+    #: How long a command waits to reach the cluster (connect and first metadata) before it gives up with
+    #: one line naming the cluster; also the longest a producer's send waits for a topic's metadata.
+    kafka_connect_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
 
     # --- Local broker (only used when kafka_bootstrap is empty) --------------
     kafka_version: str = "4.1.1"
@@ -151,6 +154,14 @@ class Settings(BaseSettings):
     #: Offsets are committed every N acknowledged records or every interval, whichever first.
     commit_every: int = 1000
     commit_interval_seconds: float = 2.0
+    #: This process's identity in its consumer group (static membership, KIP-345): a worker restarted
+    #: with the same value gets its partitions back at once, without a rebalance. Two live processes
+    #: of one worker must never share it. Empty = dynamic membership. The launcher sets it.
+    worker_instance: str = ""
+    #: A member that sends no heartbeat for this long is dropped and its partitions move on;
+    #: heartbeats go out every ``consumer_heartbeat_seconds``.
+    consumer_session_timeout_seconds: float = 10.0
+    consumer_heartbeat_seconds: float = 3.0
 
     @field_validator("cache_dir", "state_dir", mode="after")
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -46,10 +47,15 @@ class WorkerProcess:
 
 def start_workers(settings: Settings, names: Iterable[str], log_dir: Path, *,
                   ports: Mapping[str, int] | None = None, extra_env: Mapping[str, str] | None = None,
-                  log_prefix: str = "worker-") -> list[WorkerProcess]:
-    """Start each named worker (``complaints worker NAME``) with its registry port unless given one."""
+                  log_prefix: str = "worker-", instance: int = 0) -> list[WorkerProcess]:
+    """Start each named worker (``complaints worker NAME``) with its registry port unless given one.
+    Each gets a static group membership id (``<host>-<instance>`` unless the settings name one), so a
+    restarted worker takes its partitions back without a rebalance; start a second set of the same
+    workers with another ``instance``."""
     log_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **to_environ(settings), **(extra_env or {})}
+    if not env.get("COMPLAINTS_WORKER_INSTANCE"):
+        env["COMPLAINTS_WORKER_INSTANCE"] = f"{socket.gethostname()}-{instance}"
     started = []
     for name in names:
         entry = get(name)

@@ -56,7 +56,7 @@ from complaint_stream.schemas import (
 )
 from complaint_stream.settings import Settings
 from complaint_stream.topics import DEAD_LETTERS, TopicSpec
-from complaint_stream.workers import faust_fixes
+from complaint_stream.workers import faust_fixes, reconnect
 from complaint_stream.workers.metrics import RuntimeMetrics, serve
 from complaint_stream.workers.registry import WorkerEntry
 from complaint_stream.workers.wiring import Binding, StateCodec
@@ -96,6 +96,7 @@ def make_app(app_id: str, settings: Settings) -> faust.App:
     """A faust app wired to the configured cluster, with raw serialisers and in-memory tables
     (rebuilt from their changelog topics on restart). Installs :mod:`faust_fixes` first."""
     faust_fixes.apply()
+    reconnect.install_connect_backoff()
     datadir = Path(settings.state_dir) / "workers" / app_id
     datadir.mkdir(parents=True, exist_ok=True)
     url = ";".join(f"kafka://{h.strip()}" for h in settings.bootstrap.split(","))
@@ -117,6 +118,9 @@ def make_app(app_id: str, settings: Settings) -> faust.App:
         datadir=str(datadir),
         stream_wait_empty=False,
         broker_commit_every=settings.commit_every,
+        consumer_group_instance_id=(f"{app_id}-{settings.worker_instance}" if settings.worker_instance else None),
+        broker_session_timeout=settings.consumer_session_timeout_seconds,
+        broker_heartbeat_interval=settings.consumer_heartbeat_seconds,
         broker_commit_interval=settings.commit_interval_seconds,
         logging_config=None,
     )
@@ -550,6 +554,7 @@ def run_worker(entry: WorkerEntry, settings: Settings, loglevel: str | None = No
     non-local cluster with the built-in development customer-key secret."""
     settings.refuse_unsafe_worker_start()
     redacted_logs.install()
+    reconnect.rate_limit_loggers()
     built = create_worker(entry, settings)
     port = settings.metrics_port or entry.metrics_port
     serve(built.metrics.registry, settings.metrics_host, port, built.readiness)

@@ -10,6 +10,11 @@ import logging, sys
 from complaint_stream import redacted_logs
 redacted_logs.install()
 logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(name)s %(message)s")
+from mode.utils.logging import ExtensionFormatter  # faust's worker formats with this one
+modehandler = logging.StreamHandler(sys.stdout)
+modehandler.setFormatter(ExtensionFormatter(fmt="mode %(message)s"))
+logging.getLogger("viamode").addHandler(modehandler)
+logging.getLogger("viamode").warning("100%% sure, %s", "50% s done for 13812345678")
 from pydantic import BaseModel, Field
 class M(BaseModel):
     text: str = Field(max_length=5)
@@ -27,6 +32,7 @@ def test_messages_exception_traces_and_uncaught_errors_are_masked():
     done = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, timeout=60)
     out = done.stdout + done.stderr
     assert "thirdparty call 138****5678 back" in out
+    assert "mode 100% sure, 50% s done for 138****5678" in out and "Logging error" not in out
     assert "agent crashed" in out and "ValidationError" in out and "139****5678" in out
     assert "RuntimeError: uncaught: 137****5678" in out
     for number in ("13812345678", "13912345678", "1234-5678", "12345678"):
