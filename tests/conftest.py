@@ -54,3 +54,14 @@ def shared_eval() -> Path:
     path = DATA / "eval"
     assert path.is_dir(), f"the dev set is missing at {path}"
     return path
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fault-injection suite's measured figures (tests/support/reliability.py)."""
+    from tests.support.reliability import table
+
+    lines = table()
+    if lines:
+        terminalreporter.section("reliability (fault-injection suite)")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -1,0 +1,190 @@
+"""A steady stream of complaints through every registered worker, the outputs an undisturbed run would
+give (the stages' pure code replayed in event time, no broker), and the comparison of the two.
+
+Used by the fault-injection suite: whatever is done to workers or the broker mid-stream, every expected
+output must be on its topic (0 lost), a repeated output must carry the same event id and the same
+content as the original, and after de-duplication by id the outputs equal the undisturbed run's.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from complaint_stream import topics
+from complaint_stream.channel_api import submission_envelope, validate_submission
+from complaint_stream.domain.stage import run_in_event_time
+from complaint_stream.kafka.clients import producer
+from complaint_stream.kafka.records import read_topic
+from complaint_stream.schemas import Envelope, encode
+from complaint_stream.settings import Settings
+from complaint_stream.topics import TopicSpec
+from complaint_stream.workers.registry import WORKERS
+from tests.support.factories import submission
+
+
+def fresh_start() -> int:
+    """A factory index range of its own (10,000 wide, above what other tests use), so that customers
+    never overlap with another test's: an earlier complaint of the same customer would make these
+    repeats (重复投诉) and change their priority."""
+    return 10_000_000 + random.randrange(8_900) * 10_000
+
+
+def traffic(n: int, *, start: int | None = None, tag: str | None = None,
+            now: datetime | None = None) -> list[Envelope[Any]]:
+    """``n`` valid submission envelopes with channel references ``<tag>-<i>``, each from a customer no
+    other call of this function uses (unless ``start`` is given: the same start gives the same customers)."""
+    now = now or datetime.now(UTC)
+    tag = tag or uuid.uuid4().hex[:8]
+    start = fresh_start() if start is None else start
+    return [submission_envelope(validate_submission(
+        submission(start + i, now, channel_ref=f"{tag}-{start + i:06d}"), now=now)) for i in range(n)]
+
+
+class Publisher(threading.Thread):
+    """Sends the envelopes at a steady rate with one kafka-python producer (acks=all, the client's own
+    retries): what a channel system does. ``sent`` counts handed-over records, ``failed`` the sends the
+    producer gave up on."""
+
+    def __init__(self, settings: Settings, envelopes: list[Envelope[Any]], rate: float):
+        super().__init__(daemon=True)
+        self.settings, self.envelopes, self.rate = settings, envelopes, rate
+        self.sent = 0
+        self.failed: list[BaseException] = []
+        self.acked = 0
+        self._lock = threading.Lock()
+
+    def _ok(self, _meta: Any) -> None:
+        with self._lock:
+            self.acked += 1
+
+    def _err(self, exc: BaseException) -> None:
+        with self._lock:
+            self.failed.append(exc)
+
+    def run(self) -> None:
+        p = producer(self.settings, delivery_timeout_ms=180_000, request_timeout_ms=20_000)
+        started = time.monotonic()
+        try:
+            for i, env in enumerate(self.envelopes):
+                wait = started + i / self.rate - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)  # pacing the stream, not waiting for an outcome
+                fut = p.send(topics.SUBMISSIONS.name, key=env.data.dedup_key.encode(), value=encode(env))
+                fut.add_callback(self._ok)
+                fut.add_errback(self._err)
+                self.sent += 1
+            p.flush(timeout=200)
+        finally:
+            p.close(timeout=30)
+
+    def wait_sent(self, n: int, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.sent < n:
+            assert self.is_alive() or self.sent >= n, "the publisher stopped early"
+            assert time.monotonic() < deadline, f"only {self.sent} of {n} sent after {timeout:.0f}s"
+            time.sleep(0.05)
+
+
+# -- what an undisturbed run gives -------------------------------------------------------------
+
+def stage_outputs(settings: Settings) -> list[TopicSpec]:
+    """The topics the registered stages produce, without dead letters and re-keying topics."""
+    internal = {b.repartition.name for b in bindings(settings) if b.repartition is not None}
+    seen: list[TopicSpec] = []
+    for b in bindings(settings):
+        for t in b.stage.produces:
+            if t not in seen and t != topics.DEAD_LETTERS and t.name not in internal:
+                seen.append(t)
+    return seen
+
+
+def bindings(settings: Settings) -> list[Any]:
+    return [entry.load().binding(settings) for entry in WORKERS.values()]
+
+
+def expected_outputs(settings: Settings, envelopes: Iterable[Envelope[Any]]) -> dict[str, dict[str, Envelope[Any]]]:
+    """Each registered stage's pure code over the submissions, in registry (pipeline) order and event
+    time: {topic name: {event id: event}}, as an undisturbed live run would produce them."""
+    by_topic: dict[str, list[Envelope[Any]]] = defaultdict(list)
+    by_topic[topics.SUBMISSIONS.name] = list(envelopes)
+    for b in bindings(settings):
+        events = [e for t in b.inputs for e in by_topic.get(t.name, ())]
+        for out in run_in_event_time(b.stage, events):
+            if out.topic != topics.DEAD_LETTERS and out.topic != b.repartition:
+                by_topic[out.topic.name].append(out.event)
+    produced = {t.name for t in stage_outputs(settings)}
+    return {name: {e.id: e for e in by_topic.get(name, ())} for name in produced}
+
+
+# -- what the live run gave --------------------------------------------------------------------
+
+def content(env: Envelope[Any]) -> dict[str, Any]:
+    """What must be equal between a live output and the replayed one: the event's id, type and data,
+    without processing timestamps (``received_at`` and the like are wall-clock time live, event time
+    in a replay)."""
+    data = env.data.model_dump(mode="json")
+    return {"id": env.id, "type": env.type,
+            "data": {k: v for k, v in data.items() if not k.endswith("_at")}}
+
+
+@dataclass
+class Observed:
+    events: dict[str, dict[str, list[Envelope[Any]]]] = field(default_factory=dict)  # topic -> id -> copies
+
+    def ids(self, topic: str) -> set[str]:
+        return set(self.events.get(topic, {}))
+
+    def duplicates(self) -> int:
+        return sum(len(copies) - 1 for per in self.events.values() for copies in per.values())
+
+
+def observe(settings: Settings, expected: dict[str, dict[str, Envelope[Any]]]) -> Observed:
+    """Read every output topic; keep the events that belong to the expected complaints (by complaint
+    id), so other tests' records on the shared broker do not count."""
+    complaint_ids = {e.data.complaint_id for per in expected.values() for e in per.values()}
+    seen = Observed()
+    for topic in stage_outputs(settings):
+        per: dict[str, list[Envelope[Any]]] = defaultdict(list)
+        for rec in read_topic(settings, topic, idle_timeout=2):
+            env = rec.envelope
+            if env is not None and getattr(env.data, "complaint_id", None) in complaint_ids:
+                per[env.id].append(env)
+        seen.events[topic.name] = dict(per)
+    return seen
+
+
+@dataclass
+class Comparison:
+    lost: dict[str, int]
+    unexpected: dict[str, int]
+    duplicates: int
+    differing: list[str]
+
+    @property
+    def lost_total(self) -> int:
+        return sum(self.lost.values())
+
+
+def compare(expected: dict[str, dict[str, Envelope[Any]]], seen: Observed) -> Comparison:
+    lost, unexpected, differing = {}, {}, []
+    for topic, want in expected.items():
+        got = seen.events.get(topic, {})
+        lost[topic] = len(set(want) - set(got))
+        unexpected[topic] = len(set(got) - set(want))
+        for eid, copies in got.items():
+            variants = {repr(content(c)) for c in copies}
+            if len(variants) > 1:
+                differing.append(f"{topic} {eid}: {len(variants)} different copies")
+            elif eid in want and variants != {repr(content(want[eid]))}:
+                differing.append(f"{topic} {eid}: differs from the undisturbed run:"
+                                 f" {content(copies[0])} != {content(want[eid])}")
+    return Comparison(lost, unexpected, seen.duplicates(), differing)
+
