@@ -33,6 +33,8 @@ PREFIX = "COMPLAINTS_"
 #: The built-in customer-key secret: fine on a laptop, refused by workers on a real cluster.
 DEV_CUSTOMER_SECRET = "dev-only-customer-key-secret-change-me"
 SECRET_FIELDS = ("kafka_sasl_password", "customer_key_secret")
+#: The shortest customer-key secret a worker accepts on a cluster off this machine.
+MIN_SECRET_CHARS = 32
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 
@@ -213,6 +215,12 @@ class Settings(BaseSettings):
                 " built-in development secret: customer keys (HMAC of phone numbers) would be computable by"
                 f" anyone who has the source. Set {PREFIX}CUSTOMER_KEY_SECRET (or customer_key_secret in the"
                 " config file) to a long random value kept secret, the same for every worker."
+            )
+        elif len(self.customer_key_secret.get_secret_value()) < MIN_SECRET_CHARS and not self.uses_loopback_cluster:
+            problems.append(
+                f"{PREFIX}CUSTOMER_KEY_SECRET is shorter than {MIN_SECRET_CHARS} characters: with a short secret"
+                " the customer keys (HMAC of phone numbers) can be brute-forced. Use a long random value,"
+                " e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`."
             )
         return problems
 

@@ -517,7 +517,7 @@ def build_worker(name: str, app_id: str, binding: Binding, settings: Settings, *
                 except DeliveryFailed as exc:
                     on_delivery_failed(exc)
 
-        agents["rekey"] = app.agent(raw_topic(app, *binding.inputs), name=f"{stage.name}-rekey")(rekey)
+        agents["rekey"] = app.agent(raw_topic(app, *binding.inputs), name=f"{stage.name}-rekey", concurrency=1)(rekey)
 
     async def process(stream: Any) -> None:
         async for events in batches(stream, settings):
@@ -526,7 +526,8 @@ def build_worker(name: str, app_id: str, binding: Binding, settings: Settings, *
             except DeliveryFailed as exc:
                 on_delivery_failed(exc)
 
-    agents["process"] = app.agent(raw_topic(app, binding.stream_topic), name=stage.name)(process)
+    # concurrency 1: records of a partition are applied in order, one batch at a time (the stage owns its state)
+    agents["process"] = app.agent(raw_topic(app, binding.stream_topic), name=stage.name, concurrency=1)(process)
 
     if table is not None and stage.timer_interval:
         app.timer(interval=stage.timer_interval, name=f"{stage.name}-timers")(runner.sweep)

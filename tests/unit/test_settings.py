@@ -76,7 +76,8 @@ def test_replication_is_one_on_the_local_broker_and_the_catalogue_value_elsewher
 
 # --- secrets, types and the production-safety refusal -------------------------------------------
 
-SECRETS_ENV = {"COMPLAINTS_CUSTOMER_KEY_SECRET": "hmac-Very-Secret-42", "COMPLAINTS_KAFKA_SASL_PASSWORD": "pw-Secret-77"}
+CUSTOMER_SECRET = "hmac-Very-Secret-42-long-enough-for-prod"
+SECRETS_ENV = {"COMPLAINTS_CUSTOMER_KEY_SECRET": CUSTOMER_SECRET, "COMPLAINTS_KAFKA_SASL_PASSWORD": "pw-Secret-77"}
 
 
 def test_secrets_never_appear_in_repr_str_or_json():
@@ -84,7 +85,7 @@ def test_secrets_never_appear_in_repr_str_or_json():
     for text in (repr(s), str(s), s.model_dump_json(), json.dumps(s.model_dump(mode="json")), f"{s}", f"{s!r}"):
         assert "hmac-Very-Secret-42" not in text and "pw-Secret-77" not in text
     assert isinstance(s.customer_key_secret, SecretStr)
-    assert s.customer_key_secret.get_secret_value() == "hmac-Very-Secret-42"
+    assert s.customer_key_secret.get_secret_value() == CUSTOMER_SECRET
     assert s.kafka_sasl_password.get_secret_value() == "pw-Secret-77"
 
 
@@ -98,7 +99,7 @@ def test_a_malformed_secret_is_reported_without_its_value(tmp_path):
 
 def test_child_processes_get_the_secret_values():
     env = to_environ(load_settings(environ=SECRETS_ENV))
-    assert env["COMPLAINTS_CUSTOMER_KEY_SECRET"] == "hmac-Very-Secret-42"
+    assert env["COMPLAINTS_CUSTOMER_KEY_SECRET"] == CUSTOMER_SECRET
     assert load_settings(environ=env) == load_settings(environ=SECRETS_ENV)
 
 
@@ -163,3 +164,21 @@ def test_the_refusal_is_a_settings_error_so_commands_report_it_like_one():
     s = load_settings(environ={"COMPLAINTS_KAFKA_BOOTSTRAP": "kafka-1.prod.example:9093"})
     with pytest.raises(SettingsError):
         s.refuse_unsafe_worker_start()
+
+
+@pytest.mark.parametrize("secret", ["change-me-in-production", "abc", "x" * 31])
+def test_a_worker_refuses_a_remote_cluster_with_a_short_secret(secret):
+    s = load_settings(environ={"COMPLAINTS_KAFKA_BOOTSTRAP": "kafka-1.prod.example:9093",
+                               "COMPLAINTS_CUSTOMER_KEY_SECRET": secret})
+    with pytest.raises(UnsafeWorkerStart, match="shorter than 32 characters") as info:
+        s.refuse_unsafe_worker_start()
+    assert secret not in str(info.value)
+
+
+def test_the_compose_file_has_no_default_secret():
+    import re
+    from pathlib import Path
+
+    compose = (Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text(encoding="utf-8")
+    refs = re.findall(r"\$\{COMPLAINTS_CUSTOMER_KEY_SECRET([^}]*)\}", compose)
+    assert refs and all(r.startswith(":?") for r in refs), refs  # required, never defaulted

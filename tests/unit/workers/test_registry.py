@@ -44,3 +44,16 @@ def test_the_readme_worker_table_is_the_rendered_registry(base_settings):
         "  python -c \"from pathlib import Path; from complaint_stream.settings import load_settings;"
         " from complaint_stream.workers.registry import replace_worker_table as r;"
         " p = Path('README.md'); p.write_text(r(p.read_text(), load_settings(environ={})))\"")
+
+
+def test_every_agent_of_every_worker_runs_at_concurrency_1(base_settings, tmp_path):
+    # Records of a partition are applied in order, one batch at a time: the stage owns its state and
+    # its outputs' order; more concurrency would apply a partition's records out of order.
+    from prometheus_client import CollectorRegistry
+
+    from complaint_stream.workers.runtime import create_worker
+
+    settings = base_settings.with_overrides(state_dir=str(tmp_path))
+    for name, entry in WORKERS.items():
+        built = create_worker(entry, settings, registry=CollectorRegistry())
+        assert built.agents and {a.concurrency for a in built.agents.values()} == {1}, name
