@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,8 +17,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from complaint_stream.kafka.records import EnvelopeProducer
-from complaint_stream.schemas import ChannelSubmission, DecodeError, Envelope, FieldError, dead_letter, wrap
+from complaint_stream.kafka.records import EnvelopeProducer, RecordTooLarge, human_size
+from complaint_stream.schemas import (
+    ChannelSubmission,
+    DeadLetterKind,
+    DecodeError,
+    Envelope,
+    FieldError,
+    dead_letter,
+    wrap,
+)
 from complaint_stream.schemas.codec import field_errors
 from complaint_stream.settings import Settings
 from complaint_stream.topics import DEAD_LETTERS, SUBMISSIONS
@@ -64,15 +74,56 @@ class PublishSummary:
         return len(self.rejected)
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+class NotText(ValueError):
+    """A line of input that is not UTF-8 text (binary data); the message says where."""
+
+
+def line_text(line: bytes | str, number: int = 0) -> str:
+    """The text of one line of input as read from a file in binary mode: UTF-8, without its line break
+    (nor a byte-order mark on line 1). Raises :class:`NotText` naming the first offending byte (its
+    offset in the line, from 0): invalid UTF-8, or a NUL byte, which no JSON text contains."""
+    raw = line if isinstance(line, bytes) else line.encode("utf-8", "surrogatepass")
+    raw = raw.rstrip(b"\r\n")
+    if number == 1:
+        raw = raw.removeprefix(UTF8_BOM)
+    nul = raw.find(b"\x00")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if not 0 <= nul < exc.start:
+            raise NotText(f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
+    if nul >= 0:
+        raise NotText(f"not text: NUL byte at offset {nul}")
+    return text
+
+
+@dataclass
+class _InFlight:
+    """A record handed to the producer: a line's submission, or the dead letter of a rejected line."""
+
+    number: int
+    raw: bytes
+    future: Any
+    dead_letter_of: str | None = None  # the reason the line was rejected, for a dead letter
+
+
 class ChannelPublisher:
     """Validates submissions and sends them to the intake topic, keyed by channel and reference."""
 
-    def __init__(self, settings: Settings):
+    #: How long ``publish_lines`` waits at the end for the broker to acknowledge what is in flight.
+    flush_timeout: float = 60.0
+
+    def __init__(self, settings: Settings, producer: EnvelopeProducer | None = None):
         self.settings = settings
-        self._producer = EnvelopeProducer(settings)
+        self._producer = producer if producer is not None else EnvelopeProducer(settings)
 
     def submit(self, obj: Mapping[str, Any] | ChannelSubmission, *, wait: bool = True) -> Envelope[ChannelSubmission]:
-        """Validate and send one complaint; with ``wait`` block until the broker acknowledged it."""
+        """Validate and send one complaint; with ``wait`` block until the broker acknowledged it.
+
+        Raises :class:`SubmissionRejected`, ``RecordTooLarge`` (never sent) or the delivery error."""
         sub = validate_submission(obj, self.settings)
         env = submission_envelope(sub)
         future = self._producer.send(SUBMISSIONS, sub.dedup_key, env)
@@ -80,50 +131,129 @@ class ChannelPublisher:
             future.get(timeout=30)
         return env
 
-    def publish_lines(self, lines: Iterable[str], source_name: str = "-") -> PublishSummary:
-        """Send JSON lines; a bad line is reported with its number and reason, the rest still go.
+    def publish_lines(self, lines: Iterable[bytes | str], source_name: str = "-",
+                      summary: PublishSummary | None = None) -> PublishSummary:
+        """Send JSON lines (bytes as read from a binary file, or text); a bad line is reported with its
+        number and reason, the rest still go.
 
-        Rejected lines also go to the dead-letter topic (stage ``publish``) with their
-        original bytes, so nothing a channel handed over is lost.
+        Rejected lines (not UTF-8 text, not JSON, not a valid submission, a record too large to send, or
+        one the broker refused) also go to the dead-letter topic (stage ``publish``) with their original
+        bytes (the head, size and SHA-256 of a huge one), so nothing a channel handed over is lost. A
+        delivery that timed out is reported but not dead-lettered (the dead letter would not get through
+        either). Pass ``summary`` to keep what was done so far when an exception ends the run (the
+        cluster became unreachable).
         """
-        summary = PublishSummary()
-        futures = []
+        summary = summary if summary is not None else PublishSummary()
+        pending: deque[_InFlight] = deque()
         for number, line in enumerate(lines, start=1):
-            if not line.strip():
+            raw = (line if isinstance(line, bytes) else line.encode("utf-8", "surrogatepass")).rstrip(b"\r\n")
+            if not raw.strip():
                 continue
             try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                reason = DecodeError("invalid_json", f"invalid JSON: {exc.msg} at column {exc.colno}")
+                env = self._envelope(line, number)
+                future = self._producer.send(SUBMISSIONS, env.data.dedup_key, env)
+            except DecodeError as reason:
+                self._reject(number, raw, source_name, reason, summary, pending)
+            except RecordTooLarge as exc:
+                self._reject(number, raw, source_name, DecodeError(DeadLetterKind.DELIVERY_FAILED, str(exc)),
+                             summary, pending)
             else:
-                try:
-                    env = submission_envelope(validate_submission(obj, self.settings))
-                except SubmissionRejected as exc:
-                    reason = DecodeError("schema_violation", exc.reason, exc.fields)
-                else:
-                    futures.append((number, self._producer.send(SUBMISSIONS, env.data.dedup_key, env)))
-                    continue
-            summary.rejected.append((number, reason.message))
-            self._dead_letter(line, number, source_name, reason)
-        self._producer.flush(timeout=60)
-        for number, fut in futures:
-            try:
-                fut.get(timeout=30)
-                summary.sent += 1
-            except Exception as exc:
-                summary.rejected.append((number, f"delivery failed: {exc}"))
+                pending.append(_InFlight(number, raw, future))
+            self._settle(pending, summary, source_name)
+        self._finish(pending, summary, source_name)
         summary.rejected.sort()
         return summary
 
-    def _dead_letter(self, line: str, number: int, source_name: str, reason: DecodeError) -> None:
+    def _envelope(self, line: bytes | str, number: int) -> Envelope[ChannelSubmission]:
+        """The envelope of one line, or :class:`DecodeError` saying what is wrong with it."""
+        try:
+            obj = json.loads(line_text(line, number))
+        except NotText as exc:
+            raise DecodeError(DeadLetterKind.INVALID_ENCODING, str(exc)) from exc
+        except json.JSONDecodeError as exc:
+            raise DecodeError(DeadLetterKind.INVALID_JSON, f"invalid JSON: {exc.msg} at column {exc.colno}") from exc
+        except RecursionError as exc:
+            raise DecodeError(DeadLetterKind.INVALID_JSON, "invalid JSON: nested too deeply") from exc
+        try:
+            return submission_envelope(validate_submission(obj, self.settings))
+        except SubmissionRejected as exc:
+            raise DecodeError(DeadLetterKind.SCHEMA_VIOLATION, exc.reason, exc.fields) from exc
+
+    def _reject(self, number: int, raw: bytes, source_name: str, reason: DecodeError, summary: PublishSummary,
+                pending: deque[_InFlight]) -> None:
+        summary.rejected.append((number, reason.message))
         now = datetime.now(UTC)
-        dl = dead_letter(stage="publish", source_topic=SUBMISSIONS.name, value=line.rstrip("\r\n").encode("utf-8"),
-                         error=reason, failed_at=now, headers=[("source-line", f"{source_name}:{number}".encode())])
-        self._producer.send(DEAD_LETTERS, f"{source_name}:{number}",
-                            wrap(dl, source="/cli/publish", subject=f"{source_name}:{number}"[:160], time=now))
+        origin = f"{source_name}:{number}"
+        dl = dead_letter(stage="publish", source_topic=SUBMISSIONS.name, value=raw, error=reason, failed_at=now,
+                         headers=[("source-line", origin.encode())])
+        try:
+            future = self._producer.send(DEAD_LETTERS, origin, wrap(dl, source="/cli/publish", subject=origin[:160],
+                                                                    time=now))
+        except RecordTooLarge as exc:
+            self._dead_letter_failed(number, reason.message, exc, summary)
+        else:
+            pending.append(_InFlight(number, raw, future, dead_letter_of=reason.message))
+
+    @staticmethod
+    def _dead_letter_failed(number: int, reason: str, exc: BaseException, summary: PublishSummary) -> None:
+        entry = (number, reason)
+        if entry in summary.rejected:
+            summary.rejected.remove(entry)
+        summary.rejected.append((number, f"{reason}; its dead letter was not written either: {exc}"))
+
+    def _settle(self, pending: deque[_InFlight], summary: PublishSummary, source_name: str) -> None:
+        """Account for the records at the head of ``pending`` whose delivery has completed."""
+        while pending and pending[0].future.is_done:
+            self._account(pending.popleft(), summary, source_name, pending)
+
+    def _account(self, item: _InFlight, summary: PublishSummary, source_name: str, pending: deque[_InFlight]) -> None:
+        error = item.future.exception
+        if item.dead_letter_of is not None:
+            if error is not None:
+                self._dead_letter_failed(item.number, item.dead_letter_of, error, summary)
+        elif error is None:
+            summary.sent += 1
+        elif getattr(error, "retriable", False):  # a timeout, a lost connection: its dead letter would fail too
+            summary.rejected.append((item.number, f"delivery failed: {error}"))
+        else:  # the broker refused the record itself (too large for the topic, invalid ...)
+            reason = str(error)
+            if type(error).__name__ in ("MessageSizeTooLargeError", "RecordTooLargeError"):
+                reason = f"the broker refused the record of {human_size(len(item.raw))} or more as too large: {error}"
+            self._reject(item.number, item.raw, source_name,
+                         DecodeError(DeadLetterKind.DELIVERY_FAILED, f"delivery failed: {reason}"), summary, pending)
+
+    def _finish(self, pending: deque[_InFlight], summary: PublishSummary, source_name: str) -> None:
+        """Wait at most ``flush_timeout`` for what is in flight (dead letters of late failures included);
+        what is still unacknowledged then is reported as such."""
+        from kafka.errors import KafkaTimeoutError
+
+        deadline = time.monotonic() + self.flush_timeout
+        while pending and (left := deadline - time.monotonic()) > 0:
+            try:
+                self._producer.flush(timeout=left)
+            except KafkaTimeoutError:
+                pass
+            ready: list[_InFlight] = []
+            waiting: list[_InFlight] = []
+            for item in pending:
+                (ready if item.future.is_done else waiting).append(item)
+            if not ready:
+                break
+            pending.clear()
+            pending.extend(waiting)
+            for item in ready:
+                self._account(item, summary, source_name, pending)
+        why = f"no acknowledgement from Kafka at {self.settings.bootstrap} within {self.flush_timeout:g} s"
+        for item in pending:  # the outcome is unknown: the broker may still have it
+            if item.dead_letter_of is not None:
+                self._dead_letter_failed(item.number, item.dead_letter_of, RuntimeError(why), summary)
+            else:
+                summary.rejected.append((item.number, f"delivery failed: {why}"))
+        pending.clear()
 
     def close(self) -> None:
-        self._producer.close()
+        # Bounded: after publish_lines nothing is in flight; when the cluster went away, do not hang.
+        self._producer.close(timeout=max(self.settings.kafka_connect_timeout_seconds, 1.0))
 
     def __enter__(self) -> ChannelPublisher:
         return self

@@ -42,7 +42,7 @@ from prometheus_client import CollectorRegistry
 from complaint_stream import redacted_logs
 from complaint_stream.domain.privacy import redact_phone_numbers
 from complaint_stream.domain.stage import Output, check_outputs
-from complaint_stream.kafka.clients import effective_replication
+from complaint_stream.kafka.clients import admin, effective_replication
 from complaint_stream.schemas import (
     CONTENT_TYPE,
     DEAD_LETTER_KEY_HEAD,
@@ -554,6 +554,9 @@ def run_worker(entry: WorkerEntry, settings: Settings, loglevel: str | None = No
     """Serve metrics and health, then run the worker until it is stopped. Refuses to start against a
     non-local cluster with the built-in development customer-key secret."""
     settings.refuse_unsafe_worker_start()
+    # A cluster out of reach is one line naming it (exit 69, within KAFKA_CONNECT_TIMEOUT_SECONDS) for the
+    # supervisor to act on, not faust's traceback; once running, the worker rides out broker outages.
+    admin(settings).close()
     redacted_logs.install()
     reconnect.rate_limit_loggers()
     built = create_worker(entry, settings)

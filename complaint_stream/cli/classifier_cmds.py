@@ -14,8 +14,17 @@ from complaint_stream.domain.triage import rank
 from complaint_stream.settings import Settings
 
 
-def _rows(lines: Iterable[str]) -> Iterable[tuple[int, dict | None, str]]:
-    for number, line in enumerate(lines, start=1):
+def _rows(lines: Iterable[bytes | str]) -> Iterable[tuple[int, dict | None, str]]:
+    """``(number, object, "")`` per usable line, ``(number, None, why)`` per bad one; blank lines skipped.
+    Lines may be bytes (a file read in binary mode): each is decoded on its own."""
+    from complaint_stream.channel_api import NotText, line_text
+
+    for number, raw in enumerate(lines, start=1):
+        try:
+            line = line_text(raw, number)
+        except NotText as exc:
+            yield number, None, str(exc)
+            continue
         if not line.strip():
             continue
         try:
@@ -23,13 +32,16 @@ def _rows(lines: Iterable[str]) -> Iterable[tuple[int, dict | None, str]]:
         except json.JSONDecodeError as exc:
             yield number, None, f"invalid JSON: {exc.msg}"
             continue
+        except RecursionError:
+            yield number, None, "invalid JSON: nested too deeply"
+            continue
         if not isinstance(obj, dict) or not isinstance(obj.get("text"), str) or not obj["text"].strip():
             yield number, None, "needs an object with a non-empty 'text'"
             continue
         yield number, obj, ""
 
 
-def classify_lines(lines: Iterable[str], out: TextIO, settings: Settings) -> int:
+def classify_lines(lines: Iterable[bytes | str], out: TextIO, settings: Settings) -> int:
     """One JSON line out per JSON line in: category, confidence, risk, priority, needs_review, explanation."""
     classifier, version = build_classifier(settings)
     rules = build_priority_rules(settings)
@@ -74,7 +86,7 @@ def default_model_path(settings: Settings) -> Path:
     return Path(settings.state_dir) / "classifier-model.npz"
 
 
-def train(lines: Iterable[str], out: str | None, settings: Settings) -> int:
+def train(lines: Iterable[bytes | str], out: str | None, settings: Settings) -> int:
     from complaint_stream.domain.classification.portable import train_portable
 
     rows = []
@@ -100,7 +112,7 @@ def train(lines: Iterable[str], out: str | None, settings: Settings) -> int:
     return 0
 
 
-def evaluate_file(lines: Iterable[str], settings: Settings, folds: int = 5, as_json: bool = False) -> int:
+def evaluate_file(lines: Iterable[bytes | str], settings: Settings, folds: int = 5, as_json: bool = False) -> int:
     from complaint_stream.domain.classification import Classifier
     from complaint_stream.domain.classification.evaluation import cross_validate, evaluate
 

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any
 
 from complaint_stream.domain.privacy import mask_msisdn
 from complaint_stream.settings import Settings
@@ -18,13 +18,15 @@ class CommandError(RuntimeError):
 
 # -- helpers ---------------------------------------------------------------------------
 
-def _open_input(name: str) -> TextIO:
+def _open_input(name: str) -> IO[Any]:
+    """The file (or standard input) in binary mode: its lines are bytes, each decoded on its own so one
+    line that is not UTF-8 text is reported by number instead of ending the command."""
     if name == "-":
-        return sys.stdin
+        return getattr(sys.stdin, "buffer", sys.stdin)  # a test's StringIO has no buffer: its lines are str
     path = Path(name)
     if not path.is_file():
         raise CommandError(f"{name}: no such file")
-    return path.open(encoding="utf-8")
+    return path.open("rb")
 
 
 def require_broker(settings: Settings) -> None:
@@ -156,13 +158,16 @@ def topics_list(args: argparse.Namespace) -> int:
 
 def publish(args: argparse.Namespace) -> int:
     require_broker(args.settings)
-    from complaint_stream.channel_api import ChannelPublisher
+    from complaint_stream.channel_api import ChannelPublisher, PublishSummary
 
+    summary = PublishSummary()
     with _open_input(args.file) as fh, ChannelPublisher(args.settings) as pub:
-        summary = pub.publish_lines(fh, source_name=Path(args.file).name if args.file != "-" else "stdin")
-    for number, reason in summary.rejected:
-        print(f"line {number}: rejected: {reason}", file=sys.stderr)
-    print(f"sent {summary.sent}, rejected {summary.rejected_count}")
+        try:
+            pub.publish_lines(fh, source_name=Path(args.file).name if args.file != "-" else "stdin", summary=summary)
+        finally:  # also when the cluster became unreachable half-way: what was done so far
+            for number, reason in sorted(summary.rejected):
+                print(f"line {number}: rejected: {reason}", file=sys.stderr)
+            print(f"sent {summary.sent}, rejected {summary.rejected_count}")
     return 0 if summary.rejected_count == 0 else 1
 
 
@@ -243,7 +248,7 @@ def classify(args: argparse.Namespace) -> int:
 def classifier_train(args: argparse.Namespace) -> int:
     from complaint_stream.cli.classifier_cmds import train
 
-    lines: list[str] = []
+    lines: list[bytes | str] = []
     for name in args.files:
         with _open_input(name) as fh:
             lines.extend(fh)

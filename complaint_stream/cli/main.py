@@ -6,6 +6,7 @@ Handlers parse arguments, build settings and hand on to the library; they hold n
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -99,20 +100,58 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Exit codes besides 0 (success) and 1 (the command failed, or some input lines were rejected).
+EXIT_CONFIG = 2
+EXIT_UNAVAILABLE = 69  # sysexits EX_UNAVAILABLE: the Kafka cluster could not be reached or failed a request
+EXIT_NOPERM = 77  # sysexits EX_NOPERM: the cluster refused the credentials or permissions
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of our output went away (`complaints consume ... | head`)
+
+
+def describe_failure(exc: BaseException, settings: Any) -> tuple[str, int] | None:
+    """One line and an exit code for a failure a user can act on; None for a bug (let it raise)."""
+    if isinstance(exc, SettingsError):
+        return f"configuration error: {exc}", EXIT_CONFIG
+    if isinstance(exc, commands.CommandError):
+        return str(exc), 1
+    if isinstance(exc, UnicodeDecodeError):
+        return f"input is not UTF-8 text: {exc.reason} (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})", 1
+    if not type(exc).__module__.startswith(("kafka", "complaint_stream.kafka")):
+        return (str(exc), 1) if isinstance(exc, OSError) else None
+    from kafka.errors import KafkaError
+
+    from complaint_stream.kafka.clients import KafkaAuthFailed, KafkaUnavailable, is_auth_error
+
+    if isinstance(exc, KafkaUnavailable):
+        return str(exc), EXIT_UNAVAILABLE
+    if isinstance(exc, KafkaAuthFailed):
+        return str(exc), EXIT_NOPERM
+    if isinstance(exc, KafkaError):
+        where = f"Kafka at {settings.bootstrap}" if settings is not None else "Kafka"
+        return f"{where}: {exc}", EXIT_NOPERM if is_auth_error(exc) else EXIT_UNAVAILABLE
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         args.settings = load_settings(config_file=args.config)
         return int(args.handler(args) or 0)
-    except SettingsError as exc:
-        print(f"complaints: configuration error: {exc}", file=sys.stderr)
-        return 2
-    except commands.CommandError as exc:
-        print(f"complaints: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # Point stdout at /dev/null so the interpreter's final flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except Exception as exc:
+        failure = describe_failure(exc, getattr(args, "settings", None))
+        if failure is None:
+            raise
+        message, code = failure
+        print(f"complaints: {message}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

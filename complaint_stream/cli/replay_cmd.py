@@ -59,13 +59,17 @@ def _stated_time(raw: bytes) -> datetime:
         return datetime.now(UTC)
 
 
-def read_events(stage: Stage[Any], lines: Iterable[str], report: Counter[str],
+def read_events(stage: Stage[Any], lines: Iterable[bytes | str], report: Counter[str],
                 errors: TextIO) -> list[Envelope[Any]]:
+    """Decode each line (bytes from a binary file, or text) on its own: one that is not UTF-8 or not an
+    event is reported by number (``invalid_encoding``, ``invalid_json`` ...) and the rest still go."""
     events = []
     for number, line in enumerate(lines, start=1):
-        if not line.strip():
+        raw = (line if isinstance(line, bytes) else line.encode("utf-8", "surrogatepass")).rstrip(b"\r\n")
+        if number == 1:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark
+        if not raw.strip():
             continue
-        raw = line.encode("utf-8")
         try:
             events.append(decode(raw, stage.consumes, context=stage.decode_context(_stated_time(raw))))
         except DecodeError as exc:
@@ -77,7 +81,7 @@ def read_events(stage: Stage[Any], lines: Iterable[str], report: Counter[str],
     return events
 
 
-def replay(stage: Stage[Any], lines: Iterable[str], out: TextIO, errors: TextIO,
+def replay(stage: Stage[Any], lines: Iterable[bytes | str], out: TextIO, errors: TextIO,
            until: datetime | None = None) -> int:
     report: Counter[str] = Counter()
     events = read_events(stage, lines, report, errors)
@@ -91,7 +95,7 @@ def replay(stage: Stage[Any], lines: Iterable[str], out: TextIO, errors: TextIO,
     return 1 if report["rejected"] else 0
 
 
-def run_replay(name: str, file: TextIO, settings: Settings, *, until: str | None,
+def run_replay(name: str, file: Iterable[bytes | str], settings: Settings, *, until: str | None,
                policy_files: Iterable[str]) -> int:
     from complaint_stream.workers.registry import get
 

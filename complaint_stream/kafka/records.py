@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from complaint_stream.kafka.clients import client_config
+from complaint_stream.kafka.clients import KafkaUnavailable
+from complaint_stream.kafka.clients import consumer as make_consumer
 from complaint_stream.kafka.clients import producer as make_producer
 from complaint_stream.schemas import CONTENT_TYPE, DecodeError, Envelope, decode, encode
 from complaint_stream.settings import Settings
@@ -16,17 +18,60 @@ from complaint_stream.topics import TopicSpec
 HEADERS = [("content-type", CONTENT_TYPE.encode("ascii"))]
 
 
+def human_size(n: int) -> str:
+    """``1.2 MiB``, ``1 MiB``, ``512 KiB``, ``300 bytes``."""
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{n} bytes"
+
+
+class RecordTooLarge(ValueError):
+    """A record larger than one produce request may be (the producer's ``max_request_size``); never sent."""
+
+    def __init__(self, size: int, limit: int):
+        super().__init__(f"record of {human_size(size)} exceeds the {human_size(limit)} limit"
+                         f" ({size} > {limit} bytes)")
+        self.size = size
+        self.limit = limit
+
+
 class EnvelopeProducer:
     """Send envelopes to catalogued topics with a key; idempotent, acks=all."""
 
     def __init__(self, settings: Settings, **producer_options: Any):
+        self._settings = settings
         self._producer = make_producer(settings, **producer_options)
 
+    @property
+    def max_request_size(self) -> int:
+        return int(self._producer.config["max_request_size"])
+
     def send(self, topic: TopicSpec, key: str, envelope: Envelope[Any]):
+        """Hand one record to the producer; return its future (failures of delivery come back through it).
+
+        Raises :class:`RecordTooLarge` for a record too large to send, and :class:`KafkaUnavailable`
+        when the topic's metadata does not arrive within the connect timeout."""
         if type(envelope.data) not in topic.values:
             raise TypeError(f"{type(envelope.data).__name__} does not belong on {topic.name}")
-        return self._producer.send(topic.name, key=key.encode("utf-8"), value=encode(envelope),
-                                   headers=HEADERS)
+        return self._send(topic, key.encode("utf-8"), encode(envelope))
+
+    def _send(self, topic: TopicSpec, key: bytes, value: bytes):
+        from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
+
+        try:
+            return self._producer.send(topic.name, key=key, value=value, headers=HEADERS)
+        except MessageSizeTooLargeError as exc:
+            # kafka-python counts the record's framing too: take its figure when it gives one
+            found = re.search(r"(\d+) bytes", str(exc))
+            size = int(found.group(1)) if found else len(key) + len(value)
+            raise RecordTooLarge(size, self.max_request_size) from exc
+        except KafkaTimeoutError as exc:
+            s = self._settings
+            raise KafkaUnavailable(
+                f"Kafka at {s.bootstrap} gave no metadata for topic {topic.name} within"
+                f" {s.kafka_connect_timeout_seconds:g} s (is the topic missing? `complaints topics create`)"
+            ) from exc
 
     def flush(self, timeout: float | None = None) -> None:
         self._producer.flush(timeout=timeout)
@@ -59,10 +104,10 @@ def read_topic(settings: Settings, topic: TopicSpec, *, from_beginning: bool = T
                max_records: int | None = None, idle_timeout: float = 5.0,
                total_timeout: float | None = None) -> Iterator[ConsumedRecord]:
     """Tail a topic without a consumer group; stop after ``max_records`` or ``idle_timeout`` s of silence."""
-    from kafka import KafkaConsumer, TopicPartition
+    from kafka import TopicPartition
 
-    consumer = KafkaConsumer(**client_config(settings, enable_auto_commit=False, group_id=None,
-                                             consumer_timeout_ms=int(idle_timeout * 1000)))
+    consumer = make_consumer(settings, enable_auto_commit=False, group_id=None,
+                             consumer_timeout_ms=int(idle_timeout * 1000))
     try:
         parts = consumer.partitions_for_topic(topic.name)
         deadline = time.monotonic() + 10
