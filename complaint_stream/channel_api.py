@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from complaint_stream.domain.intake import SubmissionLimits
 from complaint_stream.kafka.records import EnvelopeProducer, RecordTooLarge, human_size
 from complaint_stream.schemas import (
     ChannelSubmission,
@@ -43,16 +44,19 @@ class SubmissionRejected(ValueError):
 
 def validate_submission(obj: Mapping[str, Any] | ChannelSubmission, settings: Settings | None = None,
                         now: datetime | None = None) -> ChannelSubmission:
-    """Validate and normalise one submission, or raise :class:`SubmissionRejected`."""
+    """Validate and normalise one submission, or raise :class:`SubmissionRejected`.
+
+    With the limits and the validation context the intake stage decodes with
+    (:meth:`SubmissionLimits.context <complaint_stream.domain.intake.SubmissionLimits.context>`, from the same
+    settings: ``MAX_TEXT_CHARS``, ``MAX_FUTURE_SKEW_MINUTES``, ``MAX_AGE_DAYS``), so what is published here is
+    what intake accepts. Without settings, the schema's default limits."""
     if isinstance(obj, ChannelSubmission):
         return obj
     if not isinstance(obj, Mapping):
         raise SubmissionRejected(f"expected a JSON object, got {type(obj).__name__}")
-    context: dict[str, Any] = {"now": now or datetime.now(UTC)}
-    if settings is not None:
-        context["max_text_chars"] = settings.max_text_chars
+    limits = SubmissionLimits() if settings is None else SubmissionLimits.from_settings(settings)
     try:
-        return ChannelSubmission.model_validate(obj, context=context)
+        return ChannelSubmission.model_validate(obj, context=limits.context(now or datetime.now(UTC)))
     except ValidationError as exc:
         fields = field_errors(exc)
         raise SubmissionRejected("; ".join(f"{f.loc}: {f.msg}" for f in fields), fields) from exc

@@ -8,9 +8,18 @@ is defined; two payloads with one event type are an error at import time.
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from complaint_stream.schemas.normalise import to_utc
+
+#: Every datetime in every event: timezone-aware, in UTC. A naive input is read as China Standard
+#: Time (UTC+8), the rule submissions' ``occurred_at`` has always had, so it serialises with an
+#: offset and compares with any other time (a naive one would raise ``TypeError`` in a worker).
+#: Unlike ``pydantic.AwareDatetime``, which refuses a naive time, it accepts and converts one.
+AwareDatetime = Annotated[datetime, AfterValidator(to_utc)]
 
 
 class EventModel(BaseModel):

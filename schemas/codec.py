@@ -43,9 +43,9 @@ class DecodeError(ValueError):
     """A record could not be decoded; carries what a dead letter needs."""
 
     def __init__(self, kind: DeadLetterKind | str, message: str, fields: Iterable[FieldError] = ()):
-        super().__init__(message)
-        self.kind = DeadLetterKind(kind)
         self.message = redact_phone_numbers(message)
+        super().__init__(self.message)  # str(exc) too: it ends up in logs and CLI output
+        self.kind = DeadLetterKind(kind)
         self.fields = tuple(fields)
 
     def to_error(self) -> DeadLetterError:
@@ -58,7 +58,8 @@ def field_errors(exc: ValidationError) -> tuple[FieldError, ...]:
     for err in exc.errors(include_url=False, include_input=False):
         loc = ".".join(str(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
-        out.append(FieldError(loc=loc, msg=redact_phone_numbers(msg)))
+        # The path too: the key of an extra field is the sender's text (a phone number, sometimes).
+        out.append(FieldError(loc=redact_phone_numbers(loc), msg=redact_phone_numbers(msg)))
     return tuple(out)
 
 
@@ -109,7 +110,8 @@ def _explain(raw: bytes | None, accepted: Mapping[str, type[Payload]],
         known = "known" if etype in REGISTRY else "unknown"
         raise DecodeError(
             DeadLetterKind.UNEXPECTED_EVENT_TYPE,
-            f"event type {etype[:80]!r} ({known}) is not accepted here; expected {', '.join(sorted(accepted))}",
+            f"event type {redact_phone_numbers(etype)[:80]!r} ({known}) is not accepted here;"
+            f" expected {', '.join(sorted(accepted))}",
             (FieldError(loc="type", msg="not an accepted event type"),),
         )
     model = envelope_type(accepted[str(etype)])
@@ -172,10 +174,13 @@ DEAD_LETTER_FIELD_TEXT_MAX = 300      # characters of each field error's path an
 
 
 def _bounded_error(err: DeadLetterError) -> DeadLetterError:
+    """The reason as a dead letter keeps it: phone numbers masked (every stage's reasons pass here, and a
+    message or a field path may quote the input: an unknown channel, an extra key), then bounded."""
     cut = DEAD_LETTER_FIELD_TEXT_MAX
-    fields = tuple(f.model_copy(update={"loc": f.loc[:cut], "msg": f.msg[:cut]})
+    fields = tuple(f.model_copy(update={"loc": redact_phone_numbers(f.loc)[:cut],
+                                        "msg": redact_phone_numbers(f.msg)[:cut]})
                    for f in err.fields[:DEAD_LETTER_FIELDS_MAX])
-    message = err.message
+    message = redact_phone_numbers(err.message)
     if len(message) > DEAD_LETTER_MESSAGE_MAX:
         message = message[:DEAD_LETTER_MESSAGE_MAX - 1] + "…"
     if len(err.fields) > DEAD_LETTER_FIELDS_MAX:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import base64
 import enum
-from datetime import datetime
 from typing import ClassVar
 
 from pydantic import Field
 
-from complaint_stream.schemas.base import EventModel, Payload
+from complaint_stream.schemas.base import AwareDatetime, EventModel, Payload
 
 
 class FieldError(EventModel):
@@ -55,7 +54,7 @@ class DeadLetter(Payload):
     truncated: bool = Field(default=False, description="True when the original value, key or headers were too large"
                                                        " to keep whole: only their heads are here (see limits).")
     error: DeadLetterError
-    failed_at: datetime
+    failed_at: AwareDatetime
 
     @property
     def original_value(self) -> bytes:

@@ -9,7 +9,7 @@ from typing import Any, Generic, Literal, TypeVar, cast
 
 from pydantic import Field, create_model
 
-from complaint_stream.schemas.base import EventModel, Payload
+from complaint_stream.schemas.base import AwareDatetime, EventModel, Payload
 
 D = TypeVar("D", bound=Payload)
 
@@ -23,7 +23,7 @@ class Envelope(EventModel, Generic[D]):
     id: str = Field(min_length=1, max_length=128)
     source: str = Field(min_length=1, max_length=256, description="URI-reference of the producer, e.g. /channels/hotline.")
     type: str = Field(min_length=1, max_length=128)
-    time: datetime
+    time: AwareDatetime
     subject: str = Field(min_length=1, max_length=160)
     datacontenttype: Literal["application/json"] = "application/json"
     data: D

@@ -1,5 +1,8 @@
 """Lifecycle events of a complaint, named in the past tense.
 
+Every datetime field is an :data:`~complaint_stream.schemas.base.AwareDatetime`: a naive time is
+read as China Standard Time and every time serialises with its offset.
+
 Payloads follow the TMF621 Trouble Ticket model where they overlap: ``status``
 values, ``severity``, ``priority``, ``ticket_type`` = "complaint", ``channel``,
 the customer as related party, notes and status-change history.
@@ -7,12 +10,12 @@ the customer as related party, notes and status-change history.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import ClassVar, Literal
 
 from pydantic import Field
 
 from complaint_stream.schemas.base import (
+    AwareDatetime,
     Category,
     Channel,
     ComplaintEvent,
@@ -25,6 +28,7 @@ from complaint_stream.schemas.base import (
     Severity,
     TicketStatus,
 )
+from complaint_stream.schemas.money import Fen
 from complaint_stream.schemas.submission import Attachment, Customer, Region
 
 CustomerKey = str  # HMAC of the phone number; safe to use as a Kafka key and in statistics
@@ -35,14 +39,14 @@ class Note(EventModel):
 
     author: str = Field(min_length=1, max_length=64)
     text: str = Field(min_length=1, max_length=4000)
-    at: datetime
+    at: AwareDatetime
 
 
 class StatusChange(EventModel):
     """One step of the status history (TMF621 statusChange)."""
 
     status: TicketStatus
-    changed_at: datetime
+    changed_at: AwareDatetime
     reason: str = ""
 
 
@@ -60,8 +64,8 @@ class ComplaintReceived(ComplaintEvent):
     customer_key: CustomerKey
     region: Region
     language: Literal["zh", "en", "mixed"] | None = None
-    occurred_at: datetime
-    received_at: datetime
+    occurred_at: AwareDatetime
+    received_at: AwareDatetime
     attachments: tuple[Attachment, ...] = ()
 
 
@@ -74,7 +78,7 @@ class ComplaintClassified(ComplaintEvent):
     channel: Channel
     region: Region
     customer_tier: CustomerTier
-    received_at: datetime
+    received_at: AwareDatetime
     category: Category
     confidence: float = Field(ge=0.0, le=1.0)
     explanation: tuple[str, ...] = ()
@@ -99,9 +103,9 @@ class ComplaintAssigned(ComplaintEvent):
     team: str
     agent_id: str | None = None
     priority: Priority
-    assigned_at: datetime
-    respond_by: datetime
-    resolve_by: datetime
+    assigned_at: AwareDatetime
+    respond_by: AwareDatetime
+    resolve_by: AwareDatetime
     reason: str = ""
 
 
@@ -111,7 +115,7 @@ class ComplaintStatusChanged(ComplaintEvent):
     event_type: ClassVar[str] = "org.complaintstream.complaint.status-changed.v1"
 
     status: TicketStatus
-    changed_at: datetime
+    changed_at: AwareDatetime
     actor: str = Field(min_length=1, max_length=64)
     note: str = ""
     resolution: str = ""
@@ -124,8 +128,8 @@ class SlaEvent(ComplaintEvent):
 
     kind: Literal["at_risk", "breached", "met"]
     deadline: Literal["response", "resolution"]
-    due_at: datetime
-    observed_at: datetime
+    due_at: AwareDatetime
+    observed_at: AwareDatetime
     priority: Priority
 
 
@@ -137,7 +141,7 @@ class ComplaintEscalated(ComplaintEvent):
     level: int = Field(ge=1, le=5)
     reason: str
     escalated_to: str
-    escalated_at: datetime
+    escalated_at: AwareDatetime
     priority: Priority
 
 
@@ -150,8 +154,9 @@ class ComplaintResolved(ComplaintEvent):
     status: Literal[TicketStatus.RESOLVED, TicketStatus.CLOSED, TicketStatus.REJECTED, TicketStatus.CANCELLED]
     category: Category
     resolution: str
-    resolved_at: datetime
-    refund_amount_cny: float | None = Field(default=None, ge=0)
+    resolved_at: AwareDatetime
+    refund_fen: Fen | None = Field(default=None, description="Amount refunded to the customer, in fen (分);"
+                                                          " absent when there is no refund.")
     satisfaction: int | None = Field(default=None, ge=1, le=5, description="Callback survey score (回访满意度).")
     status_history: tuple[StatusChange, ...] = ()
     notes: tuple[Note, ...] = ()
@@ -162,8 +167,8 @@ class StatisticsUpdated(Payload):
 
     event_type: ClassVar[str] = "org.complaintstream.statistics.updated.v1"
 
-    window_start: datetime
-    window_end: datetime
+    window_start: AwareDatetime
+    window_end: AwareDatetime
     dimension: Literal["category", "channel", "region", "priority", "risk"]
     counts: dict[str, int]
 
@@ -177,11 +182,11 @@ class HotSpotDetected(Payload):
     city: str
     district: str
     category: Category
-    window_start: datetime
-    window_end: datetime
+    window_start: AwareDatetime
+    window_end: AwareDatetime
     count: int = Field(ge=0)
     baseline: float = Field(ge=0)
-    detected_at: datetime
+    detected_at: AwareDatetime
 
 
 class ReassignComplaint(ComplaintEvent):

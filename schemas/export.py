@@ -3,6 +3,10 @@
 The AsyncAPI channels and operations come from the topic catalogue: one
 channel per topic and, per channel, one ``send`` operation for each worker
 that writes it and one ``receive`` operation for each worker that reads it.
+A message is declared per topic and payload (``<channel id>.<Payload>``):
+the Kafka binding of a message says what its record key is, and one payload
+travels under different keys on different topics (``ComplaintReceived`` by
+complaint id on ``received``, by customer key on ``classify.by-customer``).
 Parties outside the pipeline are listed on the channel (``x-written-by``,
 ``x-read-by``). This module takes the catalogue as an argument so that
 schemas never import topics (topics depend on schemas, not the reverse).
@@ -33,6 +37,8 @@ class TopicLike(Protocol):
     @property
     def key(self) -> str: ...
     @property
+    def key_label(self) -> str: ...
+    @property
     def values(self) -> Sequence[type[Payload]]: ...
     @property
     def partitions(self) -> int: ...
@@ -55,6 +61,17 @@ class TopicLike(Protocol):
 def channel_id(topic_name: str) -> str:
     """A topic name without the ``complaints.`` prefix and the version suffix, dots as dashes."""
     return topic_name.removeprefix("complaints.").removesuffix(".v1").replace(".", "-")
+
+
+def message_id(topic_name: str, payload: type[Payload]) -> str:
+    """The component name of one payload on one topic: ``classify-by-customer.ComplaintReceived``."""
+    return f"{channel_id(topic_name)}.{payload.__name__}"
+
+
+def _key_schema(topic: TopicLike) -> dict[str, Any]:
+    """The record key of ``topic`` as the catalogue declares it."""
+    # The label is written for the README's table (markdown): the title takes it without the backticks.
+    return {"type": "string", "title": (topic.key_label or topic.key).replace("`", ""), "description": topic.key}
 
 
 def operation_id(worker: str, action: str, topic_name: str) -> str:
@@ -119,14 +136,6 @@ def asyncapi_document(topics: Iterable[TopicLike], bootstrap: str = "127.0.0.1:1
     specs = list(topics)
     payloads = list(dict.fromkeys(p for t in specs for p in t.values))
     messages: dict[str, Any] = {}
-    for payload in payloads:
-        messages[payload.__name__] = {
-            "name": payload.__name__,
-            "title": payload.__name__,
-            "summary": (payload.__doc__ or "").strip().splitlines()[0],
-            "contentType": CONTENT_TYPE.split(";")[0],
-            "payload": {"$ref": f"#/components/schemas/{payload.__name__}Event"},
-        }
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     for topic in specs:
@@ -138,9 +147,7 @@ def asyncapi_document(topics: Iterable[TopicLike], bootstrap: str = "127.0.0.1:1
             "title": topic.name,
             "description": f"{topic.description} Key: {topic.key}. Written by: {written}. Read by: {read}.",
             "messages": {
-                p.__name__: {
-                    "$ref": f"#/components/messages/{p.__name__}",
-                } for p in topic.values
+                p.__name__: {"$ref": f"#/components/messages/{message_id(topic.name, p)}"} for p in topic.values
             },
             "bindings": {"kafka": {
                 "topic": topic.name,
@@ -157,10 +164,14 @@ def asyncapi_document(topics: Iterable[TopicLike], bootstrap: str = "127.0.0.1:1
         }
         operations.update(_operations(topic))
         for p in topic.values:
-            messages[p.__name__].setdefault("bindings", {"kafka": {
-                "key": {"type": "string", "description": topic.key},
-                "bindingVersion": KAFKA_BINDING_VERSION,
-            }})
+            messages[message_id(topic.name, p)] = {
+                "name": p.__name__,
+                "title": f"{p.__name__} on {topic.name}",
+                "summary": (p.__doc__ or "").strip().splitlines()[0],
+                "contentType": CONTENT_TYPE.split(";")[0],
+                "payload": {"$ref": f"#/components/schemas/{p.__name__}Event"},
+                "bindings": {"kafka": {"key": _key_schema(topic), "bindingVersion": KAFKA_BINDING_VERSION}},
+            }
     return {
         "asyncapi": ASYNCAPI_VERSION,
         "info": {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AnyUrl, Field, ValidationInfo, field_validator
+from pydantic import AnyUrl, Field, ValidationInfo, field_validator, model_validator
 
 from complaint_stream.schemas.base import (
     Channel,
@@ -16,10 +16,13 @@ from complaint_stream.schemas.base import (
 )
 from complaint_stream.schemas.normalise import (
     check_time_window,
-    clean_text,
+    clean_region_name,
+    clean_required_text,
     normalise_channel,
     normalise_msisdn,
+    resolve_region,
     to_utc,
+    unresolved_levels,
 )
 
 
@@ -43,7 +46,8 @@ Ref = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][
 class Customer(EventModel):
     """The complaining customer (TMF621 relatedParty with role 'customer')."""
 
-    msisdn: str = Field(description="Phone number, normalised to E.164 (+8613812345678).")
+    msisdn: str = Field(description="Phone number the customer can be called back on (mobile, fixed line, VoIP),"
+                                    " normalised to E.164: +8613812345678, +861012345678.")
     tier: CustomerTier = CustomerTier.STANDARD
 
     @field_validator("msisdn", mode="before")
@@ -54,18 +58,61 @@ class Customer(EventModel):
         return normalise_msisdn(value)
 
 
-class Region(EventModel):
-    """Where the problem is (省/市/区, optionally the serving cell)."""
+#: A GB/T 2260 administrative division code (行政区划代码): 6 digits, e.g. 440000 广东省, 440300 深圳市, 440305 南山区.
+DivisionCode = Annotated[str, Field(pattern=r"^[0-9]{6}$")]
+RegionLevel = Literal["province", "city", "district"]
+_REGION_CODES = ("province_code", "city_code", "district_code", "unresolved")
 
-    province: str = Field(min_length=1, max_length=32)
-    city: str = Field(min_length=1, max_length=32)
-    district: str = Field(default="", max_length=32)
+
+class Region(EventModel):
+    """Where the problem is (省/市/区, optionally the serving cell), as names to display and GB/T 2260 codes.
+
+    Given names only (a submission), validation resolves them (``normalise.resolve_region``): each level
+    that matches a division gets its code and official name; one that does not keeps its cleaned name,
+    gets ``None`` and is listed in ``unresolved``. Given codes (an event after intake), they are kept as
+    they are: a later division table never rewrites a complaint already received. Assignment, statistics
+    and hot-spot keys are to group by the codes (never by names, which are for people).
+    """
+
+    province: str = Field(min_length=1, max_length=32, description="Province name: official when province_code is set.")
+    city: str = Field(min_length=1, max_length=32, description="City name: official when city_code is set.")
+    district: str = Field(default="", max_length=32, description="District or county name; may be empty.")
     cell_id: str | None = Field(default=None, max_length=32, pattern=r"^[A-Za-z0-9\-]+$")
+    province_code: DivisionCode | None = Field(default=None, description="GB/T 2260 code of the province (440000).")
+    city_code: DivisionCode | None = Field(
+        default=None, description="GB/T 2260 code of the prefecture-level city (440300); a county-level city"
+                                  " governed by its province: its own code (济源 419001); a municipality or"
+                                  " 香港/澳门/台湾: the province_code.")
+    district_code: DivisionCode | None = Field(default=None, description="GB/T 2260 code of the district or county.")
+    unresolved: tuple[RegionLevel, ...] = Field(
+        default=(), description="Levels whose name matched no division (their code is null), kept as given.")
 
     @field_validator("province", "city", "district", mode="before")
     @classmethod
-    def _clean(cls, value: object) -> object:
-        return clean_text(value) if isinstance(value, str) else value
+    def _clean(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, str):
+            return value
+        return clean_region_name(value, str(info.field_name), required=info.field_name != "district")
+
+    @model_validator(mode="after")
+    def _resolve(self) -> Region:
+        # The instance is still being built (nobody holds it yet): completing it in place is how an "after"
+        # validator of a frozen model sets derived fields (pydantic ignores a returned copy in __init__).
+        if not self.model_fields_set & set(_REGION_CODES):  # names only: resolve them
+            found = resolve_region(self.province, self.city, self.district)
+            for name in ("province", "city", "district", "province_code", "city_code", "district_code", "unresolved"):
+                object.__setattr__(self, name, getattr(found, name))
+            self.model_fields_set.update(_REGION_CODES)
+            return self
+        for code, parent in ((self.city_code, self.province_code), (self.district_code, self.city_code)):
+            if code is not None and (parent is None or code[:2] != parent[:2]):
+                raise ValueError(f"region code {code} does not lie in {parent or 'an unresolved parent'}")
+        derived = unresolved_levels(self.province, self.city, self.district,
+                                    self.province_code, self.city_code, self.district_code)
+        if "unresolved" in self.model_fields_set and self.unresolved != derived:
+            raise ValueError(f"region unresolved {list(self.unresolved)} does not match its codes ({list(derived)})")
+        object.__setattr__(self, "unresolved", derived)
+        return self
 
 
 class Attachment(EventModel):
@@ -106,12 +153,23 @@ class ChannelSubmission(Payload):
             return normalise_channel(value)
         return value
 
+    @field_validator("region", mode="before")
+    @classmethod
+    def _region_from_names(cls, value: object) -> object:
+        # In a submission the names are what the channel says; codes are derived from them on every
+        # validation (a re-validated submission carries the codes of the first), so none sent is trusted.
+        if isinstance(value, Region):
+            value = value.model_dump(exclude=set(_REGION_CODES))
+        if isinstance(value, dict):
+            return {k: v for k, v in value.items() if k not in _REGION_CODES}
+        return value
+
     @field_validator("text", mode="before")
     @classmethod
     def _text(cls, value: object, info: ValidationInfo) -> object:
         if not isinstance(value, str):
             return value
-        text = clean_text(value)
+        text = clean_required_text(value)
         limit = _ctx(info, "max_text_chars", Limits.max_text_chars)
         if len(text) > limit:
             raise ValueError(f"text has {len(text)} characters; at most {limit} allowed")

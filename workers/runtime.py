@@ -165,7 +165,12 @@ async def send_or_fail(outbox: Outbox, topic: TopicSpec, key: bytes | None, valu
         return fut
 
 
-class DeliveryFailed(RuntimeError):
+class BatchFailed(RuntimeError):
+    """A batch could not be settled record by record: it must not be acknowledged (see
+    :func:`exit_unacknowledged`). Raised for a failure the runtime has no per-record answer to."""
+
+
+class DeliveryFailed(BatchFailed):
     """A record and its dead letter both failed to reach the broker: the batch must not be acknowledged,
     so the worker stops at once (:func:`exit_unacknowledged`) and a restart processes the batch again."""
 
@@ -173,7 +178,7 @@ class DeliveryFailed(RuntimeError):
 EXIT_DELIVERY_FAILED = 70  # EX_SOFTWARE: a supervisor restarts the worker
 
 
-def exit_unacknowledged(exc: DeliveryFailed) -> NoReturn:
+def exit_unacknowledged(exc: BatchFailed) -> NoReturn:
     """Stop the process without acknowledging the batch. Raising out of the agent would not do: faust's
     ``take_events`` acknowledges a batch in a ``finally`` clause, so its offsets would be committed and
     the records lost. ``os._exit`` skips that (and every other) cleanup; the offsets stay uncommitted."""
@@ -199,7 +204,8 @@ class DeadLetterSink:
         letter = dead_letter(stage=self.stage, source_topic=message.topic, value=message.value, key=message.key,
                              partition=message.partition, offset=message.offset, error=err,
                              failed_at=self.clock(), headers=headers)
-        subject = (message.key or b"-").decode("utf-8", "replace") or "-"
+        # the subject is the original key as text, masked: a channel may key records by phone number
+        subject = redact_phone_numbers((message.key or b"-")[:DEAD_LETTER_KEY_HEAD].decode("utf-8", "replace")) or "-"
         env = wrap(letter, source=f"/workers/{self.stage}", subject=subject[:160])
         self.metrics.dead_letters.labels(self.stage, err.type.value).inc()
         self.metrics.records_out.labels(self.stage, DEAD_LETTERS.name).inc()
@@ -357,12 +363,13 @@ class StageRunner:
         for msg, env in decoded:
             try:
                 outputs = check_outputs(self.stage, self.apply(env, now))
+                encoded = [(out, msg.value if out.event is env else encode(out.event), out.key.encode())
+                           for out in outputs]
             except Exception as exc:  # one bad record must never stop the worker
                 pending.add(msg, await self.dead_letters.failed(msg, exc))
                 continue
-            for out in outputs:
-                value = msg.value if out.event is env else encode(out.event)
-                pending.add(msg, await send_or_fail(self.outbox, out.topic, out.key.encode(), value))
+            for out, value, key in encoded:
+                pending.add(msg, await send_or_fail(self.outbox, out.topic, key, value))
                 self.metrics.records_out.labels(self.worker, out.topic.name).inc()
             if self.observe is not None:
                 try:
@@ -454,6 +461,13 @@ def batches(stream: Any, settings: Settings) -> Any:
     return stream.take_events(settings.batch_max_records, within=settings.batch_max_wait_ms / 1000)
 
 
+def _unexpected(exc: Exception) -> BatchFailed:
+    failure = BatchFailed(f"a batch failed outside any record ({type(exc).__name__}: {exc});"
+                          " its records may be partly handled")
+    failure.__cause__ = exc
+    return failure
+
+
 def _messages(events: Iterable[Any]) -> list[Any]:
     return [e.message for e in events]
 
@@ -493,7 +507,7 @@ class BuiltWorker:
 def build_worker(name: str, app_id: str, binding: Binding, settings: Settings, *,
                  metrics: RuntimeMetrics, observe: Observer | None = None, clock: Clock = utcnow,
                  outbox: Outbox | None = None,
-                 on_delivery_failed: Callable[[DeliveryFailed], None] = exit_unacknowledged) -> BuiltWorker:
+                 on_delivery_failed: Callable[[BatchFailed], None] = exit_unacknowledged) -> BuiltWorker:
     """The faust app of one stage: agents that feed it in batches, its table, its timers.
     ``on_delivery_failed`` must not return normally (tests pass one that records and raises)."""
     app = make_app(app_id, settings)
@@ -514,8 +528,10 @@ def build_worker(name: str, app_id: str, binding: Binding, settings: Settings, *
             async for events in batches(stream, settings):
                 try:
                     await runner.forward_batch(_messages(events))
-                except DeliveryFailed as exc:
+                except BatchFailed as exc:
                     on_delivery_failed(exc)
+                except Exception as exc:  # a runtime bug: which records were handled is unknown
+                    on_delivery_failed(_unexpected(exc))
 
         agents["rekey"] = app.agent(raw_topic(app, *binding.inputs), name=f"{stage.name}-rekey", concurrency=1)(rekey)
 
@@ -523,8 +539,10 @@ def build_worker(name: str, app_id: str, binding: Binding, settings: Settings, *
         async for events in batches(stream, settings):
             try:
                 await runner.process_batch(_messages(events))
-            except DeliveryFailed as exc:
+            except BatchFailed as exc:
                 on_delivery_failed(exc)
+            except Exception as exc:  # a runtime bug: which records were handled is unknown
+                on_delivery_failed(_unexpected(exc))
 
     # concurrency 1: records of a partition are applied in order, one batch at a time (the stage owns its state)
     agents["process"] = app.agent(raw_topic(app, binding.stream_topic), name=stage.name, concurrency=1)(process)
@@ -540,7 +558,7 @@ def build_worker(name: str, app_id: str, binding: Binding, settings: Settings, *
 def create_worker(entry: WorkerEntry, settings: Settings, *, clock: Clock = utcnow,
                   registry: CollectorRegistry | None = None, outbox: Outbox | None = None,
                   binding: Binding | None = None,
-                  on_delivery_failed: Callable[[DeliveryFailed], None] = exit_unacknowledged) -> BuiltWorker:
+                  on_delivery_failed: Callable[[BatchFailed], None] = exit_unacknowledged) -> BuiltWorker:
     """Build a registered worker: its module's binding and domain metrics on the generic runtime."""
     module = entry.load()
     metrics = RuntimeMetrics(entry.name, registry)

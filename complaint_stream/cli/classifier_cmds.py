@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from complaint_stream.bootstrap import build_classifier, build_priority_rules
-from complaint_stream.domain.normalise import normalise_channel
-from complaint_stream.domain.triage import rank
+from complaint_stream.domain.normalise import clean_text, normalise_channel
+from complaint_stream.domain.repeats import PastComplaint
+from complaint_stream.domain.triage import RepeatLookup, assess, no_repeat
+from complaint_stream.schemas import CustomerTier
 from complaint_stream.settings import Settings
+
+TIERS = tuple(t.value for t in CustomerTier)
 
 
 def _rows(lines: Iterable[bytes | str]) -> Iterable[tuple[int, dict | None, str]]:
@@ -41,36 +46,59 @@ def _rows(lines: Iterable[bytes | str]) -> Iterable[tuple[int, dict | None, str]
         yield number, obj, ""
 
 
+def _options(obj: dict[str, Any], now: datetime) -> tuple[str, str, RepeatLookup]:
+    """Channel, customer tier and repeat of one input line, checked as strictly as the pipeline checks
+    them: a channel or alias intake knows, a tier of the schema, ``repeat`` a JSON boolean
+    (``"false"`` is refused, not read as true). Raises ``ValueError`` saying what is wrong."""
+    channel = normalise_channel(obj.get("channel", "app"))
+    tier = obj.get("customer_tier", "standard")
+    if not isinstance(tier, str) or tier not in TIERS:
+        raise ValueError(f"customer_tier must be one of {', '.join(TIERS)}; got {json.dumps(tier, ensure_ascii=False)}")
+    repeat = obj.get("repeat", False)
+    if not isinstance(repeat, bool):
+        raise ValueError(f"repeat must be true or false (a JSON boolean); got {json.dumps(repeat, ensure_ascii=False)}")
+
+    def stated_repeat(category: str) -> PastComplaint:
+        return PastComplaint("an earlier complaint (stated in the input)", category, now)
+
+    return channel, tier, stated_repeat if repeat else no_repeat
+
+
 def classify_lines(lines: Iterable[bytes | str], out: TextIO, settings: Settings) -> int:
-    """One JSON line out per JSON line in: category, confidence, risk, priority, needs_review, explanation."""
+    """One JSON line out per JSON line in: category, confidence, risk, priority, needs_review, explanation.
+
+    Each line goes through ``triage.assess``, the function the classify stage calls, so a
+    text gets here what the pipeline would give it (the same cleaning, the same ranking)."""
     classifier, version = build_classifier(settings)
     rules = build_priority_rules(settings)
+    now = datetime.now(UTC)
     errors = 0
     for number, obj, error in _rows(lines):
+        if obj is not None and not clean_text(obj["text"]):
+            obj, error = None, "text is empty once control characters are removed"
         if obj is None:
             errors += 1
             print(f"line {number}: {error}", file=sys.stderr)
             continue
         try:
-            channel = normalise_channel(obj.get("channel", "app"))
+            channel, tier, repeat_of = _options(obj, now)
         except ValueError as exc:
             errors += 1
             print(f"line {number}: {exc}", file=sys.stderr)
             continue
-        result = classifier.classify(obj["text"], channel)
-        ranking = rank(result, channel=channel, tier=str(obj.get("customer_tier", "standard")),
-                       is_repeat=bool(obj.get("repeat", False)), priority_rules=rules,
-                       review_confidence=settings.review_confidence)
+        assessment = assess(obj["text"], channel=channel, tier=tier, classifier=classifier, priority_rules=rules,
+                            review_confidence=settings.review_confidence, repeat_of=repeat_of)
+        result, ranking = assessment.classification, assessment.ranking
         record = {
             **({"id": obj["id"]} if "id" in obj else {}),
             "category": result.category,
             "confidence": round(result.confidence, 4),
-            "risk": result.risk,
+            "risk": bool(result.risk_flags),
             "risk_flags": list(result.risk_flags),
             "priority": ranking.priority.priority,
             "needs_review": ranking.needs_review,
             "explanation": list(result.explanation),
-            "priority_reasons": list(ranking.priority.reasons),
+            "priority_reasons": list(assessment.priority_reasons),
             "classifier_version": version,
         }
         out.write(json.dumps(record, ensure_ascii=False) + "\n")

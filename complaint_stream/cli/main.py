@@ -112,6 +112,10 @@ def describe_failure(exc: BaseException, settings: Any) -> tuple[str, int] | Non
     """One line and an exit code for a failure a user can act on; None for a bug (let it raise)."""
     if isinstance(exc, SettingsError):
         return f"configuration error: {exc}", EXIT_CONFIG
+    from complaint_stream.domain.policy_files import PolicyFileError
+
+    if isinstance(exc, PolicyFileError):  # an operator-edited rules/priority/... file: every problem, one per line
+        return f"policy file error: {exc}", EXIT_CONFIG
     if isinstance(exc, commands.CommandError):
         return str(exc), 1
     if isinstance(exc, UnicodeDecodeError):

@@ -1,7 +1,9 @@
 """Intake decisions (受理): accept a validated submission as a new complaint, or recognise a retry.
 
 Pure: takes the decoded submission, what the de-duplication state knows about
-its channel reference, the time and the policy; returns a decision.
+its channel reference, the time and the policy; returns a decision. The limits
+a submission is validated against (:class:`SubmissionLimits`) live here too, so
+the intake stage and the publisher that channel systems use apply the same ones.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from pydantic import SecretStr
 
@@ -21,8 +24,10 @@ from complaint_stream.schemas import (
     ChannelSubmission,
     ComplaintReceived,
     Envelope,
+    Limits,
     wrap,
 )
+from complaint_stream.schemas.base import COMPLAINT_ID_MAX_LENGTH
 
 EVENT_NAMESPACE = uuid.UUID("6f1c3f8e-6d1e-4a55-9d0e-2b8f3b1c7a10")
 
@@ -34,6 +39,44 @@ class IntakePolicy:
     dedup_window: timedelta
     customer_key_secret: str | SecretStr = field(repr=False)  # settings pass a SecretStr
     source: str = "/workers/intake"
+
+
+class LimitSettings(Protocol):
+    """The settings the submission limits come from (``complaint_stream.settings.Settings`` has them)."""
+
+    @property
+    def max_text_chars(self) -> int: ...
+    @property
+    def max_future_skew_minutes(self) -> float: ...
+    @property
+    def max_age_days(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class SubmissionLimits:
+    """The configurable limits a submission is validated against, wherever it is validated.
+
+    The intake stage decodes submissions with :meth:`context` and the publisher
+    (``channel_api.validate_submission``) validates with it too, so a channel's
+    publish refuses exactly what intake would dead-letter. Defaults are the
+    schema's (:class:`~complaint_stream.schemas.Limits`).
+    """
+
+    max_text_chars: int = Limits.max_text_chars
+    max_future: timedelta = Limits.max_future
+    max_age: timedelta = Limits.max_age
+
+    @classmethod
+    def from_settings(cls, settings: LimitSettings) -> SubmissionLimits:
+        """``MAX_TEXT_CHARS``, ``MAX_FUTURE_SKEW_MINUTES`` and ``MAX_AGE_DAYS``: the one place they are read."""
+        return cls(max_text_chars=settings.max_text_chars,
+                   max_future=timedelta(minutes=settings.max_future_skew_minutes),
+                   max_age=timedelta(days=settings.max_age_days))
+
+    def context(self, now: datetime) -> dict[str, Any]:
+        """The pydantic validation context of ``ChannelSubmission`` (see ``schemas/submission.py``)."""
+        return {"now": now, "max_text_chars": self.max_text_chars, "max_future": self.max_future,
+                "max_age": self.max_age}
 
 
 @dataclass(frozen=True)
@@ -67,24 +110,58 @@ class Duplicate:
     of: SeenSubmission
 
 
+def id_material(*fields: str) -> str:
+    """The fields an id is derived from, encoded unambiguously: a canonical JSON array of strings.
+
+    Joining them with a separator would not do: a field may contain the separator, and then
+    ``("a\\x1fb", "c")`` and ``("a", "b\\x1fc")`` would hash alike. JSON escapes quotes and backslashes
+    inside a string, so distinct tuples of strings always give distinct texts.
+    """
+    return json.dumps(fields, separators=(",", ":"))  # ASCII: a lone surrogate is escaped, not an error
+
+
+#: How a channel's own complaint id is scoped: ``<channel>.<id>``. A channel name has no ``.`` and a
+#: channel's id starts with a letter or digit, so the channel can always be read back, and a derived
+#: id (``CMP<yyyymmdd>-…``, no ``.``) never looks like one.
+CHANNEL_ID_SEPARATOR = "."
+
+
+def channel_complaint_id(channel: str, channel_id: str) -> str:
+    """The complaint id of a complaint whose channel allocated ``channel_id``: scoped by the channel.
+
+    Channels allocate ids independently, so two channels may both send ``2026-000123`` for two different
+    complaints; unscoped, both would become one complaint id and one CloudEvent id, and consumers that
+    de-duplicate on the id would drop one. ``hotline.2026-000123`` and ``app.2026-000123`` stay apart.
+    An id too long to carry its channel prefix within 64 characters becomes ``<channel>._<26 base32
+    chars of its SHA-256>`` (a channel's id never starts with ``_``, so the two forms never meet).
+    """
+    scoped = f"{channel}{CHANNEL_ID_SEPARATOR}{channel_id}"
+    if len(scoped) <= COMPLAINT_ID_MAX_LENGTH:
+        return scoped
+    digest = hashlib.sha256(id_material(channel, channel_id).encode()).digest()
+    return f"{channel}{CHANNEL_ID_SEPARATOR}_{base64.b32encode(digest).decode()[:26]}"
+
+
 def complaint_id_for(submission: Envelope[ChannelSubmission]) -> str:
-    """The channel's id when it gave one; otherwise derived from the submission event.
+    """The channel's id, scoped by its channel, when it gave one; otherwise derived from the submission event.
 
     Derived ids are deterministic (same submission event → same id), so a
     replay after a crash re-emits the same complaint instead of a second one.
-    Shape: CMP<yyyymmdd in China time>-<12 base32 chars>.
+    Shape: CMP<yyyymmdd in China time>-<12 base32 chars>, hashed from
+    :func:`id_material` of the channel, the channel reference, the event's source and its id.
     """
     data = submission.data
     if data.complaint_id:
-        return data.complaint_id
-    digest = hashlib.sha256(f"{data.dedup_key}\x1f{submission.source}\x1f{submission.id}".encode()).digest()
+        return channel_complaint_id(data.channel.value, data.complaint_id)
+    material = id_material(data.channel.value, data.channel_ref, submission.source, submission.id)
+    digest = hashlib.sha256(material.encode()).digest()
     day = data.occurred_at.astimezone(CHINA_TZ).strftime("%Y%m%d")
     return f"CMP{day}-{base64.b32encode(digest).decode()[:12]}"
 
 
 def event_id(complaint_id: str, stage: str) -> str:
     """Deterministic CloudEvent id of a stage's event for one complaint (consumers de-duplicate on it)."""
-    return str(uuid.uuid5(EVENT_NAMESPACE, f"{complaint_id}/{stage}"))
+    return str(uuid.uuid5(EVENT_NAMESPACE, id_material(complaint_id, stage)))
 
 
 def accept_submission(submission: Envelope[ChannelSubmission], seen: SeenSubmission | None,

@@ -7,17 +7,32 @@ one step up for a high customer tier (never above P1).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from pydantic import Field
+
+from complaint_stream.domain.policy_files import PolicyFileError, PolicyModel, load_policy_file
+from complaint_stream.schemas import Category, Channel, CustomerTier, Priority, RiskFlag
+
 LEVELS = ("P1", "P2", "P3", "P4")
 
 
-class PriorityRulesError(ValueError):
+class PriorityRulesError(PolicyFileError):
     """The priority rules file is malformed."""
+
+
+class PriorityRulesFile(PolicyModel):
+    """``priority_rules.json`` as an operator edits it: every key, its type, and the names it may use."""
+
+    comment: str = Field("", alias="_comment")
+    category_baseline: dict[Category, Priority]
+    risk_flag_priority: dict[RiskFlag, Priority]
+    channel_priority: dict[Channel, Priority] = Field(default_factory=dict)
+    raise_one_step_for_repeat: bool = True
+    raise_one_step_for_tiers: tuple[CustomerTier, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -36,30 +51,20 @@ class PriorityDecision:
     reasons: tuple[str, ...]
 
 
-def _check(level: str, where: str) -> str:
-    if level not in LEVELS:
-        raise PriorityRulesError(f"{where}: {level!r} is not one of {', '.join(LEVELS)}")
-    return level
-
-
 def load_priority_rules(path: str | Path | None = None) -> PriorityRules:
-    """Read the rules file (default: the packaged ``priority_rules.json``)."""
-    if path:
-        text = Path(path).read_text(encoding="utf-8")
-    else:
-        text = resources.files("complaint_stream.domain").joinpath("priority_rules.json").read_text(encoding="utf-8")
-    try:
-        raw = json.loads(text)
-        rules = PriorityRules(
-            category_baseline={k: _check(v, f"category_baseline.{k}") for k, v in raw["category_baseline"].items()},
-            risk_flag_priority={k: _check(v, f"risk_flag_priority.{k}") for k, v in raw["risk_flag_priority"].items()},
-            channel_priority={k: _check(v, f"channel_priority.{k}") for k, v in raw.get("channel_priority", {}).items()},
-            raise_for_repeat=bool(raw.get("raise_one_step_for_repeat", True)),
-            raise_for_tiers=frozenset(raw.get("raise_one_step_for_tiers", [])),
-        )
-    except (KeyError, TypeError, json.JSONDecodeError) as exc:
-        raise PriorityRulesError(f"priority rules: {exc}") from exc
-    return rules
+    """Read the rules file (default: the packaged ``priority_rules.json``), strictly
+    (:mod:`~complaint_stream.domain.policy_files`): an unknown key, a category, risk flag,
+    channel or tier that does not exist, a level other than P1..P4 or ``"false"`` for
+    ``false`` is refused with the file, the key and what was expected."""
+    source = Path(path) if path else resources.files("complaint_stream.domain").joinpath("priority_rules.json")
+    data = load_policy_file(source, PriorityRulesFile, error=PriorityRulesError)
+    return PriorityRules(
+        category_baseline={c.value: p.value for c, p in data.category_baseline.items()},
+        risk_flag_priority={f.value: p.value for f, p in data.risk_flag_priority.items()},
+        channel_priority={c.value: p.value for c, p in data.channel_priority.items()},
+        raise_for_repeat=data.raise_one_step_for_repeat,
+        raise_for_tiers=frozenset(t.value for t in data.raise_one_step_for_tiers),
+    )
 
 
 def _more_urgent(a: str, b: str) -> str:

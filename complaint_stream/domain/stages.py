@@ -8,12 +8,19 @@ to the decisions in :mod:`~complaint_stream.domain.intake` and
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from complaint_stream.domain.intake import Accepted, IntakePolicy, SeenSubmission, accept_submission, expired
+from complaint_stream.domain.intake import (
+    Accepted,
+    IntakePolicy,
+    SeenSubmission,
+    SubmissionLimits,
+    accept_submission,
+    expired,
+)
 from complaint_stream.domain.priority import PriorityRules
-from complaint_stream.domain.repeats import History
+from complaint_stream.domain.repeats import History, StoredHistory, as_history
 from complaint_stream.domain.stage import Output, StageBase
 from complaint_stream.domain.triage import ClassifierLike, TriagePolicy, complaint_closed, triage
 from complaint_stream.schemas import ChannelSubmission, ComplaintReceived, ComplaintResolved, Envelope, Payload
@@ -32,15 +39,15 @@ class IntakeStage(StageBase[SeenSubmission]):
     state_type: Any = SeenSubmission
     timer_interval: float | None = 3600.0
 
-    def __init__(self, policy: IntakePolicy, *, max_text_chars: int, max_future: timedelta, max_age: timedelta):
+    def __init__(self, policy: IntakePolicy, limits: SubmissionLimits):
         self.policy = policy
-        self._limits = {"max_text_chars": max_text_chars, "max_future": max_future, "max_age": max_age}
+        self.limits = limits  # the publisher validates with the same (channel_api.validate_submission)
 
     def state_key(self, event: Envelope[Any]) -> str:
         return str(event.data.dedup_key)
 
     def decode_context(self, now: datetime) -> dict[str, Any]:
-        return {"now": now, **self._limits}
+        return self.limits.context(now)
 
     def apply(self, state: SeenSubmission | None, event: Envelope[Any],
               now: datetime) -> tuple[SeenSubmission | None, Sequence[Output]]:
@@ -57,14 +64,16 @@ class IntakeStage(StageBase[SeenSubmission]):
 class ClassifyStage(StageBase[History]):
     """Received complaint in; classified complaint out. Closings update the history.
 
-    State per customer key: the customer's recent complaints, open or closed
-    (what makes a new one a repeat, 重复投诉).
+    State per customer key: the customer's recent complaints, open or closed, and closings that came
+    before their complaint (what makes a new one a repeat, 重复投诉). Decisions use the events' own
+    times, not ``now`` (see :mod:`~complaint_stream.domain.repeats`); a state stored in the former
+    shape (a bare tuple of complaints) is read and upgraded.
     """
 
     name = "classify"
     consumes: tuple[type[Payload], ...] = (ComplaintReceived, ComplaintResolved)
     produces: tuple[TopicSpec, ...] = (CLASSIFIED,)
-    state_type: Any = History
+    state_type: Any = StoredHistory
 
     def __init__(self, classifier: ClassifierLike, priority_rules: PriorityRules, policy: TriagePolicy):
         self.classifier = classifier
@@ -80,14 +89,15 @@ class ClassifyStage(StageBase[History]):
     def state_key(self, event: Envelope[Any]) -> str:
         return str(event.data.customer_key)
 
-    def apply(self, state: History | None, event: Envelope[Any],
+    def apply(self, state: StoredHistory | None, event: Envelope[Any],
               now: datetime) -> tuple[History | None, Sequence[Output]]:
         data = event.data
-        history: History = state or ()
+        history = as_history(state)
         if isinstance(data, ComplaintReceived):
             result = triage(data, history, self._batch, self.priority_rules, self.policy, now)
             return result.history, (Output(CLASSIFIED, data.complaint_id, result.event),)
-        return complaint_closed(history, data, now, self.policy) or None, ()
+        closed = complaint_closed(history, data, now, self.policy)
+        return (None if closed.is_empty else closed), ()
 
 
 class _BatchClassifier:

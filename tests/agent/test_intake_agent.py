@@ -109,3 +109,35 @@ def test_the_default_reaction_to_an_undeliverable_batch_is_to_exit_without_clean
     assert done.returncode == 70
     assert "finally ran" not in done.stdout
     assert "without acknowledging the batch" in done.stderr
+
+
+async def test_a_failure_outside_any_record_stops_the_worker_before_acknowledging(base_settings, outbox, clock):
+    stops: list[Exception] = []
+
+    def stop(exc):
+        stops.append(exc)
+        raise Stopped
+
+    built = prepare(create_worker(WORKERS["intake"], base_settings.with_overrides(batch_max_records=1), clock=clock,
+                                  registry=CollectorRegistry(), outbox=outbox, on_delivery_failed=stop))
+
+    async def broken(messages):
+        raise KeyError("a runtime bug")
+
+    built.runner.process_batch = broken
+    try:
+        async with built.agents["process"].test_context() as ctx:
+            await ctx.put(envelope_bytes(1), key=b"app:REF-000001")
+    except Stopped:
+        pass
+    assert [type(e).__name__ for e in stops] == ["BatchFailed"]
+    assert "outside any record" in str(stops[0]) and isinstance(stops[0].__cause__, KeyError)
+
+
+async def test_a_dead_letters_subject_masks_a_phone_number_key(base_settings, outbox, clock):
+    built = build(base_settings, outbox, clock)
+    async with built.agents["process"].test_context() as agent:
+        await agent.put(b"not json", key=b"13812345678")
+    [(_key, value)] = outbox.on(DEAD_LETTERS)
+    env = decode(value, [DeadLetter])
+    assert env.subject == "138****5678" and env.data.original_key == b"13812345678"

@@ -7,12 +7,12 @@ when, co-partitioned with the submissions topic (same key, same partition count)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 
 from complaint_stream.bootstrap import build_intake_policy
+from complaint_stream.domain.intake import SubmissionLimits
 from complaint_stream.domain.stage import Output
 from complaint_stream.domain.stages import IntakeStage
 from complaint_stream.schemas import Channel, Envelope
@@ -23,9 +23,7 @@ from complaint_stream.workers.wiring import Binding
 
 
 def binding(settings: Settings) -> Binding:
-    stage = IntakeStage(build_intake_policy(settings), max_text_chars=settings.max_text_chars,
-                        max_future=timedelta(minutes=settings.max_future_skew_minutes),
-                        max_age=timedelta(days=settings.max_age_days))
+    stage = IntakeStage(build_intake_policy(settings), SubmissionLimits.from_settings(settings))
     return Binding(stage, inputs=(SUBMISSIONS,), table="intake-seen")
 
 

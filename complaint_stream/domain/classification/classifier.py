@@ -9,7 +9,7 @@ from operator import attrgetter, itemgetter
 from typing import NamedTuple, Protocol
 
 from .rules import RISK_FLAGS, RuleSet, Scores, TermEntry, load_rules, term_reason
-from .text import normalise
+from .text import SIMPLIFY_CONFIG, normalise, normalise_form, to_simplified
 
 
 class ProbabilityModel(Protocol):
@@ -47,7 +47,7 @@ _Cue = tuple[int, int, int, str]  # (start, end, window, term)
 _Match = tuple[str, int, int, TermEntry, str]  # ("/source/", start, end, entry, matched text)
 _ChannelReasons = tuple[tuple[str, str], ...]  # ((flag, reason), ...) raised by a channel alone
 # What the rules say about a text (see ``Classifier._rules_part``).
-_RulesPart = tuple[tuple[str, ...], list[float], list[int], list[str], tuple[str, ...], tuple[str, ...]]
+_RulesPart = tuple[tuple[str, ...], list[float], list[int], list[str], tuple[str, ...], tuple[str, ...], str]
 
 # What a pattern key ("/source/") means when looked up as a term: nothing.
 _NO_ENTRY = TermEntry(scoring=(), categories=(), cues=(), risk=(), negates_before=0, negates_after=0)
@@ -162,23 +162,41 @@ def _negation(hit: _Hit, norm: str, before: list[_Cue], after: list[_Cue], rules
     return None
 
 
-def _score(norm: str, rules: RuleSet) -> tuple[dict[str, float], list[str], dict[str, str]]:
-    """Rule scores per category after boundaries, explanations, {risk flag: term}."""
+def _score(norm: str, rules: RuleSet
+           ) -> tuple[dict[str, float], list[str], dict[str, str], list[tuple[int, int]]]:
+    """Rule scores per category after boundaries, explanations, {risk flag: term},
+    and the spans of the terms a negation cancelled."""
     terms, starts, ends = rules.terms.find_spans(norm)
     # Terms inside a background clause ("办宽带的时候…", "when I signed up
     # for…") describe the setting rather than the complaint: they count less.
     matched, background = _search_patterns(norm, rules)
     scores = rules.zero_scores.copy()
     why: list[str] = []
+    negated: list[tuple[int, int]] = []
     if not terms and not matched:
-        return scores, why, {}
+        return scores, why, {}, negated
     if background or not rules.negation_terms.isdisjoint(terms):
         found = list(zip(terms, starts, ends))
-        risk, cues = _weigh_in_context(norm, rules, found, matched, scores, why, background)
+        risk, cues = _weigh_in_context(norm, rules, found, matched, scores, why, background, negated)
     else:
         risk, cues = _weigh(rules, terms, matched, scores, why)
     _apply_boundaries(scores, cues, why, rules)
-    return scores, why, risk
+    return scores, why, risk, negated
+
+
+def _masked(norm: str, spans: list[tuple[int, int]]) -> str:
+    """``norm`` with each of ``spans`` blanked out (one space each): what the
+    model may read once the rules have cancelled those terms."""
+    pieces = []
+    at = 0
+    for start, end in sorted(spans):
+        if start >= at:
+            pieces.append(norm[at:start])
+            at = end
+        elif end > at:  # overlapping spans (a pattern over a term): blank the union
+            at = end
+    pieces.append(norm[at:])
+    return " ".join(pieces)
 
 
 _categories_of = attrgetter("categories")
@@ -228,11 +246,11 @@ def _weigh(rules: RuleSet, terms: list[str], matched: list[_Match], scores: Scor
 
 def _weigh_in_context(norm: str, rules: RuleSet, found: list[tuple[str, int, int]], matched: list[_Match],
                       scores: Scores,
-                      why: list[str], background: list[tuple[int, int]]
+                      why: list[str], background: list[tuple[int, int]], negated: list[tuple[int, int]]
                       ) -> tuple[dict[str, str], dict[str, float]]:
     """The general case: negation cues cancel terms, background clauses
-    weaken them.  Adds to ``scores`` and ``why``; returns ({risk flag: term},
-    {cue: weight})."""
+    weaken them.  Adds to ``scores``, ``why`` and ``negated`` (the spans of
+    cancelled terms); returns ({risk flag: term}, {cue: weight})."""
     hits, risk, before, after = _scan(norm, rules, found, matched)
     cues: dict[str, float] = {}
     # Only literal terms block a negation cue's reach (patterns span clauses).
@@ -249,6 +267,7 @@ def _weigh_in_context(norm: str, rules: RuleSet, found: list[tuple[str, int, int
             cue = _negation(hit, norm, before, after, rules, starts, ends)
             if cue is not None:
                 why.append(f'negated: "{term}" by "{cue}"')
+                negated.append((start, end))
                 continue
         seen.add(term)
         factor = 1.0
@@ -365,7 +384,7 @@ class Classifier:
         part = self._rules_part(text, channel)
         model_probs = None
         if self.model is not None and self.model_weight > 0 and self._undecided(part):
-            model_probs = self.model.predict_proba(text)
+            model_probs = self.model.predict_proba(part[6])
         return self._decide(*part, model_probs)
 
     def classify_many(self, items: Iterable[tuple[str, str]]) -> list[Classification]:
@@ -384,7 +403,7 @@ class Classifier:
         asked = [i for i, part in enumerate(parts) if self._undecided(part)]
         model_probs: list[dict[str, float] | None] = [None] * len(items)
         if asked:
-            texts = [items[i][0] for i in asked]
+            texts = [parts[i][6] for i in asked]
             many: Callable[[list[str]], list[dict[str, float]]] | None = getattr(model, "predict_proba_many", None)
             answers = many(texts) if many is not None else [model.predict_proba(t) for t in texts]
             for i, probs in zip(asked, answers):
@@ -399,7 +418,7 @@ class Classifier:
         """Whether the rules' top two probabilities (see :meth:`_rules_part`)
         are closer than ``model_margin`` (then the model is asked);
         otherwise says so in the explanation."""
-        _, probs, order, explanation, _, _ = part
+        _, probs, order, explanation, _, _, _ = part
         margin = probs[order[0]] - (probs[order[1]] if len(order) > 1 else 0.0)
         if margin < self.model_margin:
             return True
@@ -418,9 +437,21 @@ class Classifier:
 
     def _rules_part(self, text: str, channel: str) -> _RulesPart:
         """(categories, rule probabilities, their order (most probable first),
-        explanation so far, risk flags, risk reasons)."""
+        explanation so far, risk flags, risk reasons, the text the model may read).
+
+        The model reads the text without the terms a negation cancelled
+        ("不是信号问题" without "信号"): what the rules struck out is not
+        evidence, and a model shown it would bring it back (its n-grams know
+        信号 as network, not the negation before it).  Only a text with a
+        cancelled term is masked; any other goes to the model as it came.
+        """
         rules = self.rules
-        raw, why, risk = _score(normalise(text), rules)
+        form = normalise_form(text)
+        norm = to_simplified(form)
+        raw, why, risk, negated = _score(norm, rules)
+        if norm is not form and norm != form:
+            why.insert(0, f"text: traditional Chinese read as simplified (OpenCC {SIMPLIFY_CONFIG})")
+        model_text = _masked(norm, negated) if negated else text
         channel_reasons = self._channel_reasons(channel)
         if risk or channel_reasons:
             flags, risk_why = _risk_result(risk, channel_reasons)
@@ -433,10 +464,10 @@ class Classifier:
             why.append(f"no rule matched: falls to {rules.fallback}")
         # Stable sort: ties keep taxonomy order.
         order = sorted(range(len(probs)), key=probs.__getitem__, reverse=True)
-        return rules.categories, probs, order, why, flags, risk_why
+        return rules.categories, probs, order, why, flags, risk_why, model_text
 
     def _decide(self, categories: tuple[str, ...], probs: list[float], order: list[int],
-                explanation: list[str], flags: tuple[str, ...], risk_why: tuple[str, ...],
+                explanation: list[str], flags: tuple[str, ...], risk_why: tuple[str, ...], model_text: str,
                 model_probs: dict[str, float] | None) -> Classification:
         """Blend in the model's probabilities, if any, and rank the categories."""
         if model_probs is not None:

@@ -7,7 +7,6 @@ is compiled once here, so classification itself does no parsing.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -15,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .text import LiteralGate, TermMatcher, normalise, normalise_term
+from .text import LiteralGate, NumberContext, TermMatcher, normalise, normalise_form, normalise_term
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules.json")
 
@@ -137,11 +136,23 @@ class RuleSet:
 
 
 def load_rules(path: str | os.PathLike[str] | None = None) -> RuleSet:
-    """Load and compile a rules file; ``None`` loads the packaged default."""
+    """Load and compile a rules file; ``None`` loads the packaged default.
+
+    The file is validated strictly first (``domain.classifier_rules.RulesFile``:
+    no unknown key, no value of the wrong type, only existing categories and
+    risk flags), then compiled (names of cues, conditions, regex literals);
+    either refuses a bad file with a :class:`RulesError` naming the file.
+    """
+    # Imported here: pydantic is needed to load a rules file, not to classify.
+    from complaint_stream.domain.classifier_rules import RulesFile
+    from complaint_stream.domain.policy_files import load_policy_file
+
     path = Path(path) if path is not None else DEFAULT_RULES_PATH
-    with open(path, encoding="utf-8") as fh:
-        data = json.load(fh)
-    return compile_rules(data, source=str(path))
+    data = load_policy_file(path, RulesFile, error=RulesError)
+    try:
+        return compile_rules(data.model_dump(mode="json", by_alias=True, exclude_unset=True), source=str(path))
+    except RulesError as exc:
+        raise RulesError(f"{path}: {exc}") from None
 
 
 def _term_entries(section: Any) -> list[tuple[str, float]]:
@@ -260,7 +271,8 @@ def compile_rules(data: Mapping[str, Any], source: str = "<dict>") -> RuleSet:
     }
     scoring = data.get("scoring", {})
     entries = {k: _entry(v, k) for k, v in lookup.items()}
-    terms = TermMatcher(prefixes.items())
+    terms = TermMatcher(prefixes.items(), words=[normalise(w) for w in data.get("words", [])],
+                        numbers=_numbers(data.get("numbers", {})))
     # One gate for the patterns and then the context regexes.
     pattern_gate = LiteralGate(needs)
     return RuleSet(
@@ -285,6 +297,17 @@ def compile_rules(data: Mapping[str, Any], source: str = "<dict>") -> RuleSet:
         negation_terms=frozenset(k for k, e in entries.items() if e.negates_before or e.negates_after),
         zero_scores=dict.fromkeys(categories, 0.0),
     )
+
+
+def _numbers(section: Mapping[str, Any]) -> NumberContext:
+    """The ``numbers`` section: when a term of digits is a mention of that number."""
+    def forms(key: str) -> tuple[str, ...]:
+        # Units and labels are compared with normalised text, and normalised like it
+        # (without the script conversion: they may be symbols such as ¥).
+        return tuple(f for f in (normalise_form(x) for x in section.get(key, [])) if f)
+
+    return NumberContext(joiners=section.get("joiners", ""), units=forms("units"), labels=forms("labels"),
+                         separators=section.get("separators", " "))
 
 
 def _needs(entry: Mapping[str, Any]) -> tuple[str, ...]:

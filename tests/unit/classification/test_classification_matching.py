@@ -18,9 +18,11 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from complaint_stream.domain.classification import Classifier, load_rules
-from complaint_stream.domain.classification.text import TermMatcher, normalise, normalise_term
+from complaint_stream.domain.classification.text import NumberContext, TermMatcher, normalise, normalise_term
 
 ROOT = Path(__file__).resolve().parents[3]
 DEV = ROOT / "data" / "eval" / "complaints_dev.jsonl"
@@ -29,7 +31,8 @@ BLIND = ROOT / "tests" / "data" / "complaints_blind.jsonl"
 WORD = re.compile(r"[a-z0-9]")
 
 
-def reference_find(specs: list[tuple[str, bool]], text: str) -> list[tuple[str, int, int]]:
+def reference_find(specs: list[tuple[str, bool]], text: str, words: tuple[str, ...] = (),
+                   numbers: NumberContext | None = None) -> list[tuple[str, int, int]]:
     """The matching rule, position by position and term by term."""
     prefix: dict[str, bool] = {}
     for term, is_prefix in specs:
@@ -38,6 +41,48 @@ def reference_find(specs: list[tuple[str, bool]], text: str) -> list[tuple[str, 
 
     def is_word(i: int) -> bool:
         return 0 <= i < len(text) and WORD.match(text[i]) is not None
+
+    # Every occurrence of every word, on its ASCII word boundaries.
+    word_spans = []
+    for word in words:
+        at = text.find(word)
+        while at >= 0:
+            end = at + len(word)
+            if not ((WORD.match(word[0]) and is_word(at - 1)) or (WORD.match(word[-1]) and is_word(end))):
+                word_spans.append((at, end))
+            at = text.find(word, at + 1)
+
+    def cuts_a_word(start: int, end: int) -> bool:
+        return any(a < start < b or a < end < b for a, b in word_spans)
+
+    def is_alpha(ch: str) -> bool:
+        return ch.isascii() and ch.isalpha()
+
+    def is_digit(ch: str) -> bool:
+        return ch != "" and ch in "0123456789"
+
+    def a_number_mention(start: int, end: int) -> bool:
+        if numbers is None:
+            return True
+        while end < len(text) and is_digit(text[end]):
+            end += 1
+        if text[end:end + 1] and text[end] in numbers.joiners and is_digit(text[end + 1:end + 2]):
+            return False
+        if start >= 2 and text[start - 1] in numbers.joiners and is_digit(text[start - 2]):
+            return False
+        after = text[end:].lstrip()
+        for unit in numbers.units:
+            if after.startswith(unit) and not (is_alpha(unit[-1]) and is_alpha(after[len(unit):len(unit) + 1])):
+                return False
+        for label in numbers.labels:
+            # the label, then nothing but separators up to the number
+            for end_of_label in range(start, -1, -1):
+                before = text[:end_of_label]
+                if before.endswith(label) and not (is_alpha(label[0]) and is_alpha(before[:-len(label)][-1:])):
+                    return False
+                if end_of_label == 0 or text[end_of_label - 1] not in numbers.separators:
+                    break
+        return True
 
     found = []
     reach = 0
@@ -50,6 +95,10 @@ def reference_find(specs: list[tuple[str, bool]], text: str) -> list[tuple[str, 
             if WORD.match(term[0]) and is_word(start - 1):
                 continue
             if not is_prefix and WORD.match(term[-1]) and is_word(end):
+                continue
+            if all(map(is_digit, term)) and not a_number_mention(start, end):
+                continue
+            if cuts_a_word(start, end):
                 continue
             if best is None or end > best[2]:
                 best = (term, start, end)
@@ -112,7 +161,7 @@ def test_the_matcher_finds_exactly_the_reference_terms(rules, hard_texts):
     nested = 0
     for text in hard_texts[::5]:  # real and generated texts
         relevant = [spec for ch in set(text) for spec in by_first.get(ch, ())]
-        expected = reference_find(relevant, text)
+        expected = reference_find(relevant, text, rules.terms.words, rules.terms.numbers)
         assert rules.terms.find(text) == expected, text
         nested += any(s2 < e1 for (_, _, e1), (_, s2, _) in zip(expected, expected[1:]))
     assert nested > 5  # the texts do exercise overlapping terms
@@ -326,3 +375,26 @@ def test_classify_many_asks_the_model_once_per_batch(rules):
     single = [classifier.classify("扣费不对", "app"), classifier.classify("signal gone", "app")]
     assert many == single
     assert calls == ["one", "one"]
+
+
+def _number_and_word_pieces() -> list[str]:
+    rules = load_rules()
+    numbers = rules.terms.numbers
+    digit_terms = [t for t in rules.lookup if t.isascii() and t.isdigit()]
+    overlapping = [t for t in rules.lookup if any(w[-1] == t[0] or w[0] == t[-1] for w in rules.terms.words)]
+    return sorted({*digit_terms, *numbers.units, *numbers.labels, *numbers.separators, *numbers.joiners,
+                   *rules.terms.words, *overlapping[:300], "0", "1", "9", "5", "a", "m", "的", "打", "了", " ", ","})
+
+
+PIECES = _number_and_word_pieces()
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pieces=st.lists(st.sampled_from(PIECES), min_size=1, max_size=10))
+def test_numbers_units_labels_and_words_match_as_the_reference_says(rules, pieces):
+    # Texts made of hotlines and other digit terms, the units, labels, separators and
+    # joiners around them, the declared words and terms that overlap them.
+    text = normalise("".join(pieces))
+    relevant = [spec for spec in rules.term_specs if spec[0][0] in text]
+    expected = reference_find(relevant, text, rules.terms.words, rules.terms.numbers)
+    assert rules.terms.find(text) == expected, text

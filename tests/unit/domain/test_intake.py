@@ -49,8 +49,8 @@ def test_the_same_reference_after_the_window_is_a_new_complaint():
     assert expired(seen, NOW, POLICY)
 
 
-def test_the_channels_own_complaint_id_is_kept():
-    assert complaint_id_for(envelope(complaint_id="HL-2026-000123")) == "HL-2026-000123"
+def test_the_channels_own_complaint_id_is_kept_scoped_by_its_channel():
+    assert complaint_id_for(envelope(complaint_id="HL-2026-000123")) == "app.HL-2026-000123"  # submission(1): app
 
 
 def test_derived_ids_are_deterministic_per_submission_event_and_differ_between_events():

@@ -65,7 +65,8 @@ def test_an_unknown_channel_is_rejected_with_the_allowed_list():
     ("008613812345678", "+8613812345678"),
     ("8613812345678", "+8613812345678"),
     ("１３８１２３４５６７８", "+8613812345678"),  # full-width digits from a web form
-    ("+447700900123", "+447700900123"),
+    ("+447911123456", "+447911123456"),  # a UK mobile (07700 900xxx, reserved for drama, is no real number)
+    ("010-12345678", "+861012345678"),  # a Beijing landline: broadband customers give one
 ])
 def test_phone_numbers_become_e164(raw, e164):
     assert parse(valid(customer={"msisdn": raw})).customer.msisdn == e164

@@ -1,0 +1,183 @@
+"""The hostile-input run the fault suite's hostile and personal-data tests share.
+
+Every registered worker is started as its own process, at least 10,000 hypothesis-generated records are
+published into every one of their input topics, and once the groups have committed everything, what the
+workers are (same process, alive, healthy), logged and expose on ``/metrics`` is noted; then the workers
+are stopped and everything they wrote is read back. The workers never outlive the fixture's setup: other
+modules of this package run the same consumer groups (and static member ids), and must not meet them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from complaint_stream.kafka.local_broker import free_port
+from complaint_stream.schemas import DeadLetter, DecodeError, decode
+from complaint_stream.topics import DEAD_LETTERS
+from complaint_stream.workers.launcher import WorkerProcess, start_workers, stop_workers, wait_ready
+from complaint_stream.workers.registry import WORKERS
+from tests.fault.hostile import (
+    Expectation,
+    InputTopic,
+    Raw,
+    Rec,
+    World,
+    end_offsets,
+    expectations,
+    input_topics,
+    publish,
+    publish_over_limit,
+    read_from,
+    records_for,
+)
+from tests.support.workers import wait_caught_up
+
+#: Records per input topic (hostile and valid mixed); FAULT_RECORDS_PER_TOPIC overrides it for a quick look.
+PER_TOPIC = int(os.environ.get("FAULT_RECORDS_PER_TOPIC", "10000"))
+CATCH_UP_TIMEOUT = 240.0
+
+
+@dataclass
+class Letter:
+    """A dead letter read back, with where it is on the dead-letter topic."""
+
+    raw: Raw
+    letter: DeadLetter
+
+
+@dataclass
+class WorkerState:
+    """What one worker process was like when the run had been processed, before it was stopped."""
+
+    name: str
+    pid_started: int
+    pid_now: int
+    exit_code: int | None
+    healthz: int | str
+    log: str
+    metrics: str
+
+
+@dataclass
+class Run:
+    settings: Any
+    world: World
+    inputs: list[InputTopic]
+    log_dir: Path
+    workers: dict[str, WorkerProcess] = field(default_factory=dict)
+    pids: dict[str, int] = field(default_factory=dict)
+    recs: list[Rec] = field(default_factory=list)
+    expected: list[Expectation] = field(default_factory=list)
+    over_limit: dict[str, list[str]] = field(default_factory=dict)
+    start: dict[Any, int] = field(default_factory=dict)
+    out: dict[str, list[Raw]] = field(default_factory=dict)
+    letters: dict[tuple[str, int | None, int | None], list[Letter]] = field(default_factory=dict)
+    undecodable_letters: list[Raw] = field(default_factory=list)
+    states: dict[str, WorkerState] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def topics_read(self) -> list[str]:
+        """Every topic a registered worker writes: its stage's outputs, its re-keying topic, the dead letters
+        (the inputs nobody but the test writes are not read back: the test knows what it sent)."""
+        names = {DEAD_LETTERS.name}
+        for t in self.inputs:
+            names |= {p.name for p in t.stage.produces}
+            if t.binding.repartition is not None:
+                names.add(t.binding.repartition.name)
+        return sorted(names)
+
+    def worker_inputs(self, worker: str) -> list[str]:
+        return sorted({t.topic.name for t in self.inputs if t.worker == worker})
+
+    def catch_up(self) -> None:
+        for name in WORKERS:  # in registry order: a worker's outputs are the next one's inputs
+            wait_caught_up(self.settings, name, self.worker_inputs(name), timeout=CATCH_UP_TIMEOUT)
+
+    def start_workers(self, names: list[str] | None = None) -> None:
+        names = names or list(WORKERS)
+        ports = {n: (self.workers[n].port if n in self.workers else free_port()) for n in names}
+        for proc in start_workers(self.settings, names, self.log_dir, ports=ports, log_prefix=""):
+            self.workers[proc.name] = proc
+            self.pids[proc.name] = proc.proc.pid
+
+    def note_states(self) -> None:
+        """Each worker's process, health, log and metrics now (before anything stops it)."""
+        for name, proc in self.workers.items():
+            try:
+                with urllib.request.urlopen(f"{proc.url}/healthz", timeout=5) as resp:
+                    health: int | str = resp.status
+                metrics = urllib.request.urlopen(f"{proc.url}/metrics", timeout=5).read().decode()
+            except OSError as exc:
+                health, metrics = f"no answer: {exc}", ""
+            self.states[name] = WorkerState(name, self.pids[name], proc.proc.pid, proc.proc.poll(), health,
+                                            proc.log.read_text(encoding="utf-8", errors="replace"), metrics)
+
+    def stop(self) -> None:
+        stop_workers(list(self.workers.values()))
+
+    def read_back(self) -> None:
+        self.out = read_from(self.settings, self.start, self.topics_read())
+        self.letters, self.undecodable_letters = {}, []
+        for raw in self.out[DEAD_LETTERS.name]:
+            try:
+                letter = decode(raw.value, [DeadLetter]).data
+            except DecodeError:
+                self.undecodable_letters.append(raw)
+                continue
+            coords = (letter.source_topic, letter.source_partition, letter.source_offset)
+            self.letters.setdefault(coords, []).append(Letter(raw, letter))
+
+
+def interleave(per_topic: dict[str, list[Rec]]) -> list[Rec]:
+    """One record of each topic in turn, so every worker is busy at once."""
+    lists = list(per_topic.values())
+    out = [r for group in zip(*lists, strict=False) for r in group]
+    shortest = min(map(len, lists))
+    return out + [r for recs in lists for r in recs[shortest:]]
+
+
+@pytest.fixture(scope="package")
+def hostile_run(kafka_settings, tmp_path_factory):
+    """PER_TOPIC generated records in every input topic of every registered worker, processed; the
+    workers' states noted, the workers stopped, and what they wrote read back."""
+    began = time.monotonic()
+    settings = kafka_settings
+    world = World(settings, datetime.now(UTC), prefix=f"FLT{uuid.uuid4().hex[:6].upper()}")
+    run = Run(settings, world, input_topics(settings), tmp_path_factory.mktemp("fault-logs"))
+    try:
+        run.start_workers()
+        t = time.monotonic()  # hypothesis generates while the workers start (their own processes)
+        per_topic = {topic.topic.name: records_for(topic, world, PER_TOPIC) for topic in run.inputs}
+        run.timings["generate"] = time.monotonic() - t
+        t = time.monotonic()
+        wait_ready(list(run.workers.values()), timeout=120)
+        run.timings["wait_ready"] = time.monotonic() - t
+
+        run.start = end_offsets(settings, run.topics_read())
+        t = time.monotonic()
+        run.recs = publish(settings, interleave(per_topic))
+        run.over_limit = {topic.topic.name: publish_over_limit(settings, topic.topic.name) for topic in run.inputs}
+        run.timings["publish"] = time.monotonic() - t
+        t = time.monotonic()
+        run.catch_up()
+        run.timings["catch_up"] = time.monotonic() - t
+        run.note_states()
+    finally:
+        run.stop()
+    t = time.monotonic()
+    run.expected = expectations(run.recs, run.inputs)
+    run.timings["judge"] = time.monotonic() - t
+    t = time.monotonic()
+    run.read_back()
+    run.timings["read_back"] = time.monotonic() - t
+    run.timings["total"] = time.monotonic() - began
+    return run

@@ -1,0 +1,184 @@
+"""One datetime rule in every event: a naive time is China Standard Time (UTC+8), and every time is
+timezone-aware and serialises with its offset.
+
+Generic over the payload registry: every datetime field of every payload type, nested models and
+tuples included, and the envelope's CloudEvent ``time``, is found by walking the models' fields, so a
+field added later is tested without touching this file. A new payload type needs one valid example
+below (the test says so)."""
+
+from __future__ import annotations
+
+import json
+import types
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, Union, get_args, get_origin
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel
+
+from complaint_stream.schemas import (
+    PAYLOADS,
+    AddNote,
+    ChangePriority,
+    ChannelSubmission,
+    ComplaintAssigned,
+    ComplaintClassified,
+    ComplaintEscalated,
+    ComplaintReceived,
+    ComplaintResolved,
+    ComplaintStatusChanged,
+    DeadLetter,
+    HotSpotDetected,
+    ReassignComplaint,
+    SlaEvent,
+    StatisticsUpdated,
+    decode,
+    envelope_type,
+)
+from complaint_stream.schemas.base import AwareDatetime
+
+CST = timezone(timedelta(hours=8))
+T = "2026-11-28T08:00:00+00:00"
+CID = "CMP20261128-ABCDEFGHIJKL"
+REGION = {"province": "广东", "city": "深圳", "district": "南山"}
+
+#: One valid ``data`` of each payload type, with at least one element in every tuple of models.
+EXAMPLES: dict[type, dict[str, Any]] = {
+    ChannelSubmission: {"channel": "app", "channel_ref": "APP-1", "text": "信号差", "customer": {"msisdn": "13812345678"},
+                        "region": REGION, "occurred_at": T},
+    ComplaintReceived: {"complaint_id": CID, "channel": "app", "channel_ref": "APP-1", "text": "信号差",
+                        "customer": {"msisdn": "+8613812345678"}, "customer_key": "k" * 32, "region": REGION,
+                        "occurred_at": T, "received_at": T},
+    ComplaintClassified: {"complaint_id": CID, "customer_key": "k" * 32, "channel": "app", "region": REGION,
+                          "customer_tier": "gold", "received_at": T, "category": "network", "confidence": 0.9,
+                          "priority": "P3", "severity": "minor"},
+    ComplaintAssigned: {"complaint_id": CID, "team": "network-ops", "priority": "P3", "assigned_at": T,
+                        "respond_by": T, "resolve_by": T},
+    ComplaintStatusChanged: {"complaint_id": CID, "status": "inProgress", "changed_at": T, "actor": "agent-7"},
+    SlaEvent: {"complaint_id": CID, "kind": "at_risk", "deadline": "response", "due_at": T, "observed_at": T,
+               "priority": "P2"},
+    ComplaintEscalated: {"complaint_id": CID, "level": 1, "reason": "sla", "escalated_to": "supervisor",
+                         "escalated_at": T, "priority": "P1"},
+    ComplaintResolved: {"complaint_id": CID, "customer_key": "k" * 32, "status": "closed", "category": "network",
+                        "resolution": "fixed", "resolved_at": T,
+                        "status_history": [{"status": "resolved", "changed_at": T}],
+                        "notes": [{"author": "agent-7", "text": "called back", "at": T}]},
+    StatisticsUpdated: {"window_start": T, "window_end": T, "dimension": "category", "counts": {"network": 3}},
+    HotSpotDetected: {"province": "广东", "city": "深圳", "district": "南山", "category": "network",
+                      "window_start": T, "window_end": T, "count": 9, "baseline": 1.5, "detected_at": T},
+    ReassignComplaint: {"complaint_id": CID, "team": "billing", "requested_by": "supervisor-1"},
+    ChangePriority: {"complaint_id": CID, "priority": "P1", "requested_by": "supervisor-1"},
+    AddNote: {"complaint_id": CID, "note": {"author": "agent-7", "text": "customer called again", "at": T}},
+    DeadLetter: {"stage": "intake", "source_topic": "complaints.intake.submissions.v1", "original_value_b64": "",
+                 "error": {"type": "invalid_json", "message": "not JSON"}, "failed_at": T},
+}
+
+Path = tuple[str | int, ...]
+
+
+def datetime_paths(annotation: Any) -> list[Path]:
+    """Where the datetimes are in a value of this type: () for a datetime itself, a field name for a
+    model's field, 0 for the elements of a tuple or list."""
+    if annotation is datetime:
+        return [()]
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [(name, *p) for name, f in annotation.model_fields.items() for p in datetime_paths(f.annotation)]
+    origin = get_origin(annotation)
+    if origin in (tuple, list):
+        return [(0, *p) for arg in get_args(annotation) if arg is not Ellipsis for p in datetime_paths(arg)]
+    if origin in (Union, types.UnionType):
+        return list(dict.fromkeys(p for arg in get_args(annotation) for p in datetime_paths(arg)))
+    return []
+
+
+def envelope_doc(payload_type: type, at: datetime) -> dict[str, Any]:
+    """An envelope of the example with every datetime set to ``at`` (a submission's time must be near "now")."""
+    doc = {"specversion": "1.0", "id": "e-1", "source": "/test", "type": payload_type.event_type, "time": T,
+           "subject": CID, "datacontenttype": "application/json", "data": json.loads(json.dumps(EXAMPLES[payload_type]))}
+    for path in datetime_paths(envelope_type(payload_type)):
+        put(doc, path, at.isoformat())
+    return doc
+
+
+def get(doc: Any, path: Path) -> Any:
+    for step in path:
+        doc = doc[step]
+    return doc
+
+
+def put(doc: Any, path: Path, value: Any) -> None:
+    try:
+        get(doc, path[:-1])[path[-1]]  # the example must already hold the field
+    except (KeyError, IndexError) as exc:
+        raise AssertionError(f"the example lacks {'.'.join(map(str, path))}: add it to EXAMPLES") from exc
+    get(doc, path[:-1])[path[-1]] = value
+
+
+CASES = [(p, path) for p in PAYLOADS for path in datetime_paths(envelope_type(p))]
+
+
+def test_every_payload_type_has_an_example_and_every_event_has_datetimes_to_check():
+    missing = [p.__name__ for p in PAYLOADS if p not in EXAMPLES]
+    assert not missing, f"add a valid example of {', '.join(missing)} to EXAMPLES"
+    for p in PAYLOADS:
+        assert ("time",) in datetime_paths(envelope_type(p))
+    assert ("data", "notes", 0, "at") in [path for p, path in CASES if p is ComplaintResolved]
+    assert len(CASES) > 2 * len(PAYLOADS)
+
+
+def test_every_datetime_field_of_every_event_is_an_aware_datetime():
+    """Statically too: each is declared with the common type (or, for a submission's time, its own
+    validator applies the same rule), so no field can bypass the rule by its declaration."""
+    for p, path in CASES:
+        model: Any = envelope_type(p)
+        for step in path[:-1]:
+            if isinstance(step, str):
+                model = model.model_fields[step].annotation
+                model = next((a for a in get_args(model) if isinstance(a, type) and issubclass(a, BaseModel)), model)
+        field = model.model_fields[path[-1]]
+        declared_aware = any(m in field.metadata for m in AwareDatetime.__metadata__)
+        assert declared_aware or (p is ChannelSubmission and path == ("data", "occurred_at")), (p.__name__, path)
+
+
+naive_times = st.datetimes(min_value=datetime(2001, 1, 1), max_value=datetime(2099, 12, 31))
+
+
+@pytest.mark.parametrize(("payload_type", "path"), CASES,
+                         ids=[f"{p.__name__}:{'.'.join(map(str, path))}" for p, path in CASES])
+@settings(max_examples=25, deadline=None)
+@given(naive=naive_times)
+def test_a_naive_time_is_read_as_china_time_and_round_trips_with_an_offset(payload_type, path, naive):
+    meant = naive.replace(tzinfo=CST)
+    context = {"now": meant}
+    doc = envelope_doc(payload_type, meant)
+    put(doc, path, naive.isoformat())
+    event = decode(json.dumps(doc).encode(), [payload_type], context=context)
+    value = get_attr_path(event, path)
+    assert value.utcoffset() is not None and value == meant
+
+    dumped = json.loads(event.model_dump_json())
+    text = get(dumped, path)
+    assert text.endswith("Z") or text[-6] in "+-", text  # an offset in the serialised form
+    again = decode(json.dumps(dumped).encode(), [payload_type], context=context)
+    assert get_attr_path(again, path) == meant and again == event
+
+    objects = envelope_doc(payload_type, meant)
+    put(objects, path, naive)  # a naive Python datetime, as code building an event would pass it
+    built = envelope_type(payload_type).model_validate(objects, context=context)
+    assert get_attr_path(built, path) == meant and get_attr_path(built, path).utcoffset() is not None
+
+
+def test_an_aware_time_keeps_its_instant_and_naive_python_datetimes_are_china_time_too():
+    resolved = ComplaintResolved.model_validate({**EXAMPLES[ComplaintResolved], "resolved_at": datetime(2026, 1, 2, 8)})
+    assert resolved.resolved_at == datetime(2026, 1, 2, 0, tzinfo=UTC) and resolved.resolved_at.tzinfo is not None
+    other = ComplaintResolved.model_validate({**EXAMPLES[ComplaintResolved], "resolved_at": "2026-01-02T08:00:00-05:00"})
+    assert other.resolved_at == datetime(2026, 1, 2, 13, tzinfo=UTC)
+    assert other.model_dump_json().count('"2026-01-02T13:00:00Z"') == 1
+
+
+def get_attr_path(model: Any, path: Path) -> Any:
+    for step in path:
+        model = model[step] if isinstance(step, int) else getattr(model, step)
+    return model
