@@ -162,8 +162,8 @@ class Settings(BaseSettings):
     worker_instance: str = ""
     #: A member that sends no heartbeat for this long is dropped and its partitions move on;
     #: heartbeats go out every ``consumer_heartbeat_seconds``.
-    consumer_session_timeout_seconds: float = 10.0
-    consumer_heartbeat_seconds: float = 3.0
+    consumer_session_timeout_seconds: float = 6.0  # the broker's minimum (group.min.session.timeout.ms)
+    consumer_heartbeat_seconds: float = 1.5
 
     @field_validator("cache_dir", "state_dir", mode="after")
     @classmethod

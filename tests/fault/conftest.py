@@ -146,11 +146,28 @@ def interleave(per_topic: dict[str, list[Rec]]) -> list[Rec]:
 
 
 @pytest.fixture(scope="package")
-def hostile_run(kafka_settings, tmp_path_factory):
+def hostile_broker(tmp_path_factory, base_settings):
+    """A broker of the hostile-input run's own: it writes undecodable records straight onto topics that
+    other tests read whole (received, resolved), so it must not share the session broker."""
+    from complaint_stream.kafka.admin import create_topics
+    from complaint_stream.kafka.local_broker import ephemeral_broker
+
+    broker = ephemeral_broker(tmp_path_factory.mktemp("kafka-hostile"), base_settings.cache_dir,
+                              base_settings.kafka_version)
+    broker.start(timeout=120)
+    settings = base_settings.with_overrides(kafka_bootstrap=broker.layout.bootstrap, topic_replication_factor=1,
+                                            state_dir=tmp_path_factory.mktemp("state-hostile"))
+    create_topics(settings)
+    yield settings
+    broker.destroy()
+
+
+@pytest.fixture(scope="package")
+def hostile_run(hostile_broker, tmp_path_factory):
     """PER_TOPIC generated records in every input topic of every registered worker, processed; the
     workers' states noted, the workers stopped, and what they wrote read back."""
     began = time.monotonic()
-    settings = kafka_settings
+    settings = hostile_broker
     world = World(settings, datetime.now(UTC), prefix=f"FLT{uuid.uuid4().hex[:6].upper()}")
     run = Run(settings, world, input_topics(settings), tmp_path_factory.mktemp("fault-logs"))
     try:
