@@ -468,6 +468,23 @@ def _unexpected(exc: Exception) -> BatchFailed:
     return failure
 
 
+def _agent_loop(handle: Callable[[list[Any]], Awaitable[None]], settings: Settings,
+                on_failed: Callable[[BatchFailed], None]) -> Callable[[Any], Awaitable[None]]:
+    """An agent body: the stream in batches, each handed to ``handle``; a batch that cannot be settled
+    record by record goes to ``on_failed`` (which stops the process) instead of being acknowledged."""
+
+    async def loop(stream: Any) -> None:
+        async for events in batches(stream, settings):
+            try:
+                await handle(_messages(events))
+            except BatchFailed as exc:
+                on_failed(exc)
+            except Exception as exc:  # a runtime bug: which records were handled is unknown
+                on_failed(_unexpected(exc))
+
+    return loop
+
+
 def _messages(events: Iterable[Any]) -> list[Any]:
     return [e.message for e in events]
 
@@ -524,25 +541,12 @@ def build_worker(name: str, app_id: str, binding: Binding, settings: Settings, *
     agents: dict[str, Any] = {}
 
     if binding.repartition is not None:
-        async def rekey(stream: Any) -> None:
-            async for events in batches(stream, settings):
-                try:
-                    await runner.forward_batch(_messages(events))
-                except BatchFailed as exc:
-                    on_delivery_failed(exc)
-                except Exception as exc:  # a runtime bug: which records were handled is unknown
-                    on_delivery_failed(_unexpected(exc))
+        rekey = _agent_loop(runner.forward_batch, settings, on_delivery_failed)
 
         agents["rekey"] = app.agent(raw_topic(app, *binding.inputs), name=f"{stage.name}-rekey", concurrency=1)(rekey)
 
-    async def process(stream: Any) -> None:
-        async for events in batches(stream, settings):
-            try:
-                await runner.process_batch(_messages(events))
-            except BatchFailed as exc:
-                on_delivery_failed(exc)
-            except Exception as exc:  # a runtime bug: which records were handled is unknown
-                on_delivery_failed(_unexpected(exc))
+    # late-bound, so a test may replace runner.process_batch after the worker is built
+    process = _agent_loop(lambda messages: runner.process_batch(messages), settings, on_delivery_failed)
 
     # concurrency 1: records of a partition are applied in order, one batch at a time (the stage owns its state)
     agents["process"] = app.agent(raw_topic(app, binding.stream_topic), name=stage.name, concurrency=1)(process)

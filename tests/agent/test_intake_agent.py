@@ -73,8 +73,8 @@ class Stopped(BaseException):
     dead-lettered."""
 
 
-async def test_when_neither_output_nor_dead_letter_is_delivered_the_worker_stops_before_acknowledging(
-        base_settings, outbox, clock):
+def stopping_worker(base_settings, outbox, clock):
+    """The intake worker, one record a batch, with the process exit replaced by recording the failure."""
     stops: list[Exception] = []
 
     def stop(exc):
@@ -83,6 +83,12 @@ async def test_when_neither_output_nor_dead_letter_is_delivered_the_worker_stops
 
     built = prepare(create_worker(WORKERS["intake"], base_settings.with_overrides(batch_max_records=1), clock=clock,
                                   registry=CollectorRegistry(), outbox=outbox, on_delivery_failed=stop))
+    return built, stops
+
+
+async def test_when_neither_output_nor_dead_letter_is_delivered_the_worker_stops_before_acknowledging(
+        base_settings, outbox, clock):
+    built, stops = stopping_worker(base_settings, outbox, clock)
     outbox.fail_topics.update({RECEIVED.name, DEAD_LETTERS.name})
     agent = built.agents["process"]
     try:
@@ -112,14 +118,7 @@ def test_the_default_reaction_to_an_undeliverable_batch_is_to_exit_without_clean
 
 
 async def test_a_failure_outside_any_record_stops_the_worker_before_acknowledging(base_settings, outbox, clock):
-    stops: list[Exception] = []
-
-    def stop(exc):
-        stops.append(exc)
-        raise Stopped
-
-    built = prepare(create_worker(WORKERS["intake"], base_settings.with_overrides(batch_max_records=1), clock=clock,
-                                  registry=CollectorRegistry(), outbox=outbox, on_delivery_failed=stop))
+    built, stops = stopping_worker(base_settings, outbox, clock)
 
     async def broken(messages):
         raise KeyError("a runtime bug")

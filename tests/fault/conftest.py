@@ -149,17 +149,10 @@ def interleave(per_topic: dict[str, list[Rec]]) -> list[Rec]:
 def hostile_broker(tmp_path_factory, base_settings):
     """A broker of the hostile-input run's own: it writes undecodable records straight onto topics that
     other tests read whole (received, resolved), so it must not share the session broker."""
-    from complaint_stream.kafka.admin import create_topics
-    from complaint_stream.kafka.local_broker import ephemeral_broker
+    from tests.support.faults import broker_of_its_own
 
-    broker = ephemeral_broker(tmp_path_factory.mktemp("kafka-hostile"), base_settings.cache_dir,
-                              base_settings.kafka_version)
-    broker.start(timeout=120)
-    settings = base_settings.with_overrides(kafka_bootstrap=broker.layout.bootstrap, topic_replication_factor=1,
-                                            state_dir=tmp_path_factory.mktemp("state-hostile"))
-    create_topics(settings)
-    yield settings
-    broker.destroy()
+    with broker_of_its_own(tmp_path_factory, base_settings, "hostile") as (_broker, settings):
+        yield settings
 
 
 @pytest.fixture(scope="package")

@@ -12,12 +12,11 @@ import uuid
 
 import pytest
 
-from complaint_stream.kafka.admin import create_topics
-from complaint_stream.kafka.local_broker import _pid_alive, ephemeral_broker
+from complaint_stream.kafka.local_broker import _pid_alive
 from complaint_stream.workers.launcher import stop_workers
 from complaint_stream.workers.registry import WORKERS
 from tests.fault.test_worker_faults import COUNT, RATE, check
-from tests.support.faults import alive, consumed, start, wait_all_caught_up, wait_for
+from tests.support.faults import alive, broker_of_its_own, consumed, start, wait_all_caught_up, wait_for
 from tests.support.stream import Publisher, traffic
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]
@@ -25,14 +24,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.fault]
 
 @pytest.fixture(scope="module")
 def own_broker(tmp_path_factory, base_settings):
-    broker = ephemeral_broker(tmp_path_factory.mktemp("kafka-faults"), base_settings.cache_dir,
-                              base_settings.kafka_version)
-    broker.start(timeout=120)
-    settings = base_settings.with_overrides(kafka_bootstrap=broker.layout.bootstrap, topic_replication_factor=1,
-                                            state_dir=tmp_path_factory.mktemp("state-faults"))
-    create_topics(settings)
-    yield broker, settings
-    broker.destroy()
+    with broker_of_its_own(tmp_path_factory, base_settings, "faults") as pair:
+        yield pair
 
 
 def sigkill(broker):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from complaint_stream.kafka.local_broker import free_port
 from complaint_stream.settings import Settings
@@ -13,6 +15,25 @@ from complaint_stream.workers.launcher import WorkerProcess, readiness, start_wo
 from complaint_stream.workers.registry import WORKERS
 from tests.support.stream import bindings
 from tests.support.workers import scrape, total, wait_caught_up
+
+
+@contextmanager
+def broker_of_its_own(tmp_path_factory: Any, base_settings: Settings, name: str) -> Iterator[tuple[Any, Settings]]:
+    """A fresh broker with every topic, for tests that must not disturb (or be disturbed by) the session
+    broker: they stop it, or write records other tests would trip over. Yields (broker, settings)."""
+    from complaint_stream.kafka.admin import create_topics
+    from complaint_stream.kafka.local_broker import ephemeral_broker
+
+    broker = ephemeral_broker(tmp_path_factory.mktemp(f"kafka-{name}"), base_settings.cache_dir,
+                              base_settings.kafka_version)
+    broker.start(timeout=120)
+    try:
+        settings = base_settings.with_overrides(kafka_bootstrap=broker.layout.bootstrap, topic_replication_factor=1,
+                                                state_dir=tmp_path_factory.mktemp(f"state-{name}"))
+        create_topics(settings)
+        yield broker, settings
+    finally:
+        broker.destroy()
 
 
 def worker_topics(settings: Settings, name: str) -> list[str]:
@@ -73,5 +94,5 @@ def alive(worker: WorkerProcess) -> bool:
         return False
 
 
-__all__ = ["alive", "bindings", "consumed", "input_partitions", "partitions_held", "start", "wait_all_caught_up",
-           "wait_for", "worker_topics"]
+__all__ = ["alive", "bindings", "broker_of_its_own", "consumed", "input_partitions", "partitions_held", "start",
+           "wait_all_caught_up", "wait_for", "worker_topics"]
