@@ -285,14 +285,13 @@ def test_no_phone_number_in_any_dead_letter_reason(crash_run):
 
 
 def test_no_phone_number_on_the_statistics_topic(crash_run):
+    # Searched whatever is there. Today no registered worker writes it (the stats stage is planned), so it
+    # must be empty; once a stage produces it, the same search covers its records.
     run = crash_run.first
     writers = [t.worker for t in run.inputs if STATISTICS in t.stage.produces]
-    if not writers:
-        pytest.skip(f"no registered worker writes {STATISTICS.name} yet (the stats stage is planned, not built):"
-                    " nothing there to search")
     records = read_from(run.settings, {}, [STATISTICS.name])[STATISTICS.name]
-    if not records:
-        pytest.skip(f"{STATISTICS.name} has no records")
+    if not writers:
+        assert records == [], f"{STATISTICS.name} has records but no registered worker writes it"
     hits = [h for raw in records for h in unmasked((raw.key or b"").decode("utf-8", "replace")
                                                    + (raw.value or b"").decode("utf-8", "replace"),
                                                    crash_run.phones)]
