@@ -198,12 +198,12 @@ class DeadLetterSink:
         self.clock = clock
 
     async def send(self, message: Any, error: DecodeError | DeadLetterError) -> Awaitable[Any]:
-        err = error.to_error() if isinstance(error, DecodeError) else error
-        err = err.model_copy(update={"message": redact_phone_numbers(err.message)})
+        # dead_letter() masks phone numbers in the reason and bounds its size: the one place that does
         headers = list(message.headers or ()) if getattr(message, "headers", None) else []
         letter = dead_letter(stage=self.stage, source_topic=message.topic, value=message.value, key=message.key,
-                             partition=message.partition, offset=message.offset, error=err,
+                             partition=message.partition, offset=message.offset, error=error,
                              failed_at=self.clock(), headers=headers)
+        err = letter.error
         # the subject is the original key as text, masked: a channel may key records by phone number
         subject = redact_phone_numbers((message.key or b"-")[:DEAD_LETTER_KEY_HEAD].decode("utf-8", "replace")) or "-"
         env = wrap(letter, source=f"/workers/{self.stage}", subject=subject[:160])
@@ -216,10 +216,9 @@ class DeadLetterSink:
 
     async def failed(self, message: Any, exc: BaseException, kind: str = "processing_error") -> Awaitable[Any]:
         """Dead-letter a record whose processing raised, with the exception as the reason."""
-        log.error("%s failed on %s[%s]@%s: %s", self.stage, message.topic, message.partition, message.offset,
-                  redact_phone_numbers(f"{type(exc).__name__}: {exc}"))
-        reason = redact_phone_numbers(f"{type(exc).__name__}: {exc}")[:500]
-        return await self.send(message, DeadLetterError(type=kind, message=reason))
+        reason = redact_phone_numbers(f"{type(exc).__name__}: {exc}")
+        log.error("%s failed on %s[%s]@%s: %s", self.stage, message.topic, message.partition, message.offset, reason)
+        return await self.send(message, DeadLetterError(type=kind, message=reason[:500]))
 
 
 # -- state ---------------------------------------------------------------------------------
