@@ -9,6 +9,9 @@ from pathlib import Path
 
 from complaint_stream.domain.classification import Classifier, load_rules
 from complaint_stream.domain.intake import IntakePolicy
+from complaint_stream.domain.lifecycle.messages import load_templates
+from complaint_stream.domain.lifecycle.policy import LifecyclePolicy
+from complaint_stream.domain.lifecycle.stage import LifecycleStage
 from complaint_stream.domain.priority import PriorityRules, load_priority_rules
 from complaint_stream.domain.triage import TriagePolicy
 from complaint_stream.settings import Settings
@@ -71,3 +74,10 @@ def build_intake_policy(settings: Settings) -> IntakePolicy:
     """The intake policy; the customer-key secret stays a ``SecretStr`` (hidden in reprs and logs)."""
     return IntakePolicy(dedup_window=timedelta(days=settings.dedup_window_days),
                         customer_key_secret=settings.customer_key_secret)
+
+
+def build_lifecycle_stage(settings: Settings) -> LifecycleStage:
+    """The lifecycle stage with the operator's policy, transition table and message templates."""
+    policy = LifecyclePolicy.load(settings.lifecycle_policy or None, settings.lifecycle_transitions or None,
+                                  repeat_window=timedelta(days=settings.repeat_window_days))
+    return LifecycleStage(policy, load_templates(settings.message_templates or None))

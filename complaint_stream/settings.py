@@ -140,6 +140,9 @@ class Settings(BaseSettings):
     #: than this (probability difference); above 1 = always.
     classifier_model_margin: float = 0.6
     priority_rules: str = ""  # path; empty = packaged rules
+    lifecycle_policy: str = ""  # path of a lifecycle.json; empty = packaged defaults
+    lifecycle_transitions: str = ""  # path of a transitions.json; empty = packaged table
+    message_templates: str = ""  # path of a templates.json for customer messages; empty = packaged
     review_confidence: float = 0.55
 
     # --- Workers --------------------------------------------------------------

@@ -21,6 +21,19 @@ from complaint_stream.schemas.base import (
     Severity,
     TicketStatus,
 )
+from complaint_stream.schemas.case import (
+    Callback,
+    CaseChange,
+    CaseLink,
+    CaseRecord,
+    CaseUpdated,
+    ClassificationCorrected,
+    CommunicationRequested,
+    HeldMessage,
+    MessageChannel,
+    ParkedUpdate,
+    TimelineEntry,
+)
 from complaint_stream.schemas.codec import (
     DEAD_LETTER_KEY_HEAD,
     DEAD_LETTER_VALUE_HEAD,
@@ -47,7 +60,10 @@ from complaint_stream.schemas.envelope import (
 )
 from complaint_stream.schemas.events import (
     AddNote,
+    CallbackRecorded,
+    CancelComplaint,
     ChangePriority,
+    CommandBase,
     ComplaintAssigned,
     ComplaintClassified,
     ComplaintEscalated,
@@ -55,9 +71,14 @@ from complaint_stream.schemas.events import (
     ComplaintResolved,
     ComplaintStatusChanged,
     CustomerKey,
+    ComplaintReopened,
     HotSpotDetected,
+    MergeComplaints,
     Note,
     ReassignComplaint,
+    ReclassifyComplaint,
+    ReopenComplaint,
+    Resolution,
     SlaEvent,
     StatisticsUpdated,
     StatusChange,
@@ -68,9 +89,14 @@ from complaint_stream.schemas.submission import (
     Customer,
     Limits,
     Region,
+    RegulatorAppeal,
 )
 
 __all__ = [
+    "Callback", "CallbackRecorded", "CancelComplaint", "CaseChange", "CaseLink", "CaseRecord", "CaseUpdated",
+    "ClassificationCorrected", "CommandBase", "CommunicationRequested", "ComplaintReopened", "HeldMessage",
+    "MergeComplaints", "MessageChannel", "ParkedUpdate", "ReclassifyComplaint", "ReopenComplaint", "Resolution",
+    "RegulatorAppeal", "TimelineEntry",
     "COMPLAINT_ID_PATTERN", "CONTENT_TYPE", "DEAD_LETTER_KEY_HEAD", "DEAD_LETTER_VALUE_HEAD",
     "DERIVED_COMPLAINT_ID_PATTERN", "PAYLOADS", "REGISTRY",
     "SEVERITY_OF_PRIORITY",

@@ -26,6 +26,7 @@ class DeadLetterKind(enum.StrEnum):
     INVALID_JSON = "invalid_json"                    # the value is not JSON
     SCHEMA_VIOLATION = "schema_violation"            # JSON, but not a valid envelope of an accepted type
     UNEXPECTED_EVENT_TYPE = "unexpected_event_type"  # a valid event of a type this stage does not accept
+    REFUSED = "refused"                              # valid, but a rule of the stage refuses it (the rule is named)
     PROCESSING_ERROR = "processing_error"            # the stage raised while handling it
     DELIVERY_FAILED = "delivery_failed"              # what the stage emitted could not be written
 

@@ -29,7 +29,7 @@ from complaint_stream.schemas.base import (
     TicketStatus,
 )
 from complaint_stream.schemas.money import Fen
-from complaint_stream.schemas.submission import Attachment, Customer, Region
+from complaint_stream.schemas.submission import Attachment, Customer, Region, RegulatorAppeal
 
 CustomerKey = str  # HMAC of the phone number; safe to use as a Kafka key and in statistics
 
@@ -67,6 +67,8 @@ class ComplaintReceived(ComplaintEvent):
     occurred_at: AwareDatetime
     received_at: AwareDatetime
     attachments: tuple[Attachment, ...] = ()
+    refers_to: ComplaintId | None = Field(default=None, description="The complaint the channel says this is about.")
+    regulator: RegulatorAppeal | None = Field(default=None, description="Regulator case number and reply deadline.")
 
 
 class ComplaintClassified(ComplaintEvent):
@@ -83,7 +85,15 @@ class ComplaintClassified(ComplaintEvent):
     confidence: float = Field(ge=0.0, le=1.0)
     explanation: tuple[str, ...] = ()
     risk_flags: tuple[RiskFlag, ...] = ()
-    repeat_of: ComplaintId | None = Field(default=None, description="Earlier complaint this one repeats (重复投诉).")
+    repeat_of: ComplaintId | None = Field(
+        default=None, description="Earlier complaint, resolved or closed within the repeat window, that this new one"
+                                  " repeats (重复投诉): a new case linked to it.")
+    follow_up_of: ComplaintId | None = Field(
+        default=None, description="Open complaint this contact follows up (催单): the lifecycle worker attaches it"
+                                  " there instead of opening a case.")
+    first_contact_at: AwareDatetime | None = Field(
+        default=None, description="When the customer first complained about this issue, across repeats: the start"
+                                  " of the regulatory period (absent: received_at).")
     priority: Priority
     severity: Severity
     priority_reasons: tuple[str, ...] = ()
@@ -109,16 +119,45 @@ class ComplaintAssigned(ComplaintEvent):
     reason: str = ""
 
 
+class Resolution(EventModel):
+    """How a complaint was resolved (处理结果): a code from the operator's list (refund, compensation,
+    replacement, technical_fix, explanation, no_fault_found ...), what was really wrong (the root cause,
+    separate from the category) and which department caused it, amounts in integer fen (分), a note."""
+
+    code: str = Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")
+    root_cause: str = Field(default="", max_length=60, pattern=r"^([a-z][a-z0-9_]*)?$")
+    responsible_department: str = Field(default="", max_length=60)
+    refund_fen: Fen | None = Field(default=None, description="Amount refunded to the customer, in fen (分).")
+    compensation_fen: Fen | None = Field(default=None, description="Compensation paid or credited, in fen (分).")
+    note: str = Field(default="", max_length=2000)
+
+
 class ComplaintStatusChanged(ComplaintEvent):
-    """A status update from an agent or the CRM (处理进展)."""
+    """A status update from an agent's system or the CRM (处理进展). ``resolution`` comes with ``resolved``;
+    a reopen (to inProgress from resolved or closed) carries a ``reason_code``. The envelope's ``source`` is
+    the system that sent it: a stale update is judged against that source's last change."""
 
     event_type: ClassVar[str] = "org.complaintstream.complaint.status-changed.v1"
 
     status: TicketStatus
     changed_at: AwareDatetime
     actor: str = Field(min_length=1, max_length=64)
-    note: str = ""
-    resolution: str = ""
+    note: str = Field(default="", max_length=2000)
+    reason_code: str = Field(default="", max_length=40, pattern=r"^([a-z][a-z0-9_]*)?$")
+    resolution: Resolution | None = None
+
+
+class CallbackRecorded(ComplaintEvent):
+    """One callback attempt after resolution (回访): reached or not, and the customer's answer to the survey
+    on the configured scale (满意 / 基本满意 / 不满意 by default, or 1-5)."""
+
+    event_type: ClassVar[str] = "org.complaintstream.complaint.callback.v1"
+
+    outcome: Literal["reached", "unreached"]
+    answer: str | None = Field(default=None, max_length=20)
+    actor: str = Field(min_length=1, max_length=64)
+    at: AwareDatetime
+    note: str = Field(default="", max_length=2000)
 
 
 class SlaEvent(ComplaintEvent):
@@ -146,20 +185,61 @@ class ComplaintEscalated(ComplaintEvent):
 
 
 class ComplaintResolved(ComplaintEvent):
-    """Final outcome for downstream systems: CRM, billing refunds, notifications (办结)."""
+    """A complaint's outcome for downstream systems: CRM, billing refunds, notifications (办结).
+
+    One event when it is resolved (``status`` resolved: the resolution, amounts, who handled it, timings)
+    and one when it ends (closed: with the callback's satisfaction; cancelled or rejected: with the
+    reason). The event id is derived from the complaint and the step (the n-th resolution), so a replay
+    never produces a second refund under a new id. Times are calendar time; durations in seconds."""
 
     event_type: ClassVar[str] = "org.complaintstream.complaint.resolved.v1"
 
     customer_key: CustomerKey
     status: Literal[TicketStatus.RESOLVED, TicketStatus.CLOSED, TicketStatus.REJECTED, TicketStatus.CANCELLED]
     category: Category
-    resolution: str
-    resolved_at: AwareDatetime
-    refund_fen: Fen | None = Field(default=None, description="Amount refunded to the customer, in fen (分);"
-                                                          " absent when there is no refund.")
-    satisfaction: int | None = Field(default=None, ge=1, le=5, description="Callback survey score (回访满意度).")
+    priority: Priority | None = None
+    channel: Channel | None = None
+    resolution: Resolution | None = None
+    resolved_at: AwareDatetime = Field(description="When this step happened: resolved, closed or cancelled.")
+    received_at: AwareDatetime | None = None
+    first_contact_at: AwareDatetime | None = Field(default=None, description="Start of the regulatory period.")
+    first_response_at: AwareDatetime | None = None
+    handling_seconds: float | None = Field(default=None, ge=0, description="Receipt to this resolution, calendar.")
+    owner: str | None = Field(default=None, description="首问负责人: who took the complaint first.")
+    handlers: tuple[str, ...] = ()
+    team: str | None = None
+    regulator: RegulatorAppeal | None = None
+    sequence: int = Field(default=1, ge=1, description="Which resolution of the complaint this is (after reopens).")
+    reopen_count: int = Field(default=0, ge=0)
+    follow_ups: int = Field(default=0, ge=0)
+    repeat_of: ComplaintId | None = None
+    merged_into: ComplaintId | None = None
+    reason: str = Field(default="", max_length=500, description="Why it was cancelled or rejected.")
+    callback: Literal["reached", "unreached", "none"] | None = None
+    satisfaction: str | None = Field(default=None, description="The callback's answer (回访满意度), on the configured"
+                                                               " scale.")
+    satisfied: bool | None = None
     status_history: tuple[StatusChange, ...] = ()
     notes: tuple[Note, ...] = ()
+
+    @property
+    def refund_fen(self) -> int | None:
+        return None if self.resolution is None else self.resolution.refund_fen
+
+
+class ComplaintReopened(ComplaintEvent):
+    """A resolved or closed complaint is open again (重新处理): the customer rejected the resolution inside the
+    reopen window, a callback found them dissatisfied, or a supervisor reopened it. Downstream systems
+    holding the resolution, and the classifier's history, learn that the case is open again."""
+
+    event_type: ClassVar[str] = "org.complaintstream.complaint.reopened.v1"
+
+    customer_key: CustomerKey
+    reopened_at: AwareDatetime
+    reason_code: str
+    actor: str
+    owner: str | None = None
+    reopen_count: int = Field(ge=1)
 
 
 class StatisticsUpdated(Payload):
@@ -187,6 +267,46 @@ class HotSpotDetected(Payload):
     count: int = Field(ge=0)
     baseline: float = Field(ge=0)
     detected_at: AwareDatetime
+
+
+class CommandBase(ComplaintEvent):
+    """A supervisor's command: who asked and why are recorded on the case timeline."""
+
+    requested_by: str = Field(min_length=1, max_length=64)
+    reason: str = Field(default="", max_length=500)
+
+
+class ReclassifyComplaint(CommandBase):
+    """Manual command: correct the category (改类). The correction also goes where training picks it up."""
+
+    event_type: ClassVar[str] = "org.complaintstream.command.reclassify.v1"
+
+    category: Category
+
+
+class MergeComplaints(CommandBase):
+    """Manual command, keyed by the survivor: ``merged_id`` is the same problem (合并); it ends cancelled
+    with a link here, and this case keeps both timelines."""
+
+    event_type: ClassVar[str] = "org.complaintstream.command.merge.v1"
+
+    merged_id: ComplaintId
+
+
+class CancelComplaint(CommandBase):
+    """Manual command: cancel a complaint (撤销), e.g. the customer withdrew it."""
+
+    event_type: ClassVar[str] = "org.complaintstream.command.cancel.v1"
+
+    reason_code: str = Field(default="withdrawn", max_length=40, pattern=r"^[a-z][a-z0-9_]*$")
+
+
+class ReopenComplaint(CommandBase):
+    """Manual command: reopen a resolved or closed complaint (重新处理), inside the reopen window."""
+
+    event_type: ClassVar[str] = "org.complaintstream.command.reopen.v1"
+
+    reason_code: str = Field(default="supervisor", max_length=40, pattern=r"^[a-z][a-z0-9_]*$")
 
 
 class ReassignComplaint(ComplaintEvent):

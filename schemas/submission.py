@@ -8,6 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AnyUrl, Field, ValidationInfo, field_validator, model_validator
 
 from complaint_stream.schemas.base import (
+    AwareDatetime,
     Channel,
     ComplaintId,
     CustomerTier,
@@ -49,6 +50,14 @@ class Customer(EventModel):
     msisdn: str = Field(description="Phone number the customer can be called back on (mobile, fixed line, VoIP),"
                                     " normalised to E.164: +8613812345678, +861012345678.")
     tier: CustomerTier = CustomerTier.STANDARD
+    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+                              description="Where email messages go, when the customer gave one.")
+    notify_by: Literal["sms", "email", "wechat", "app"] | None = Field(
+        default=None, description="How the customer prefers to hear from us; by default the channel they used.")
+    notify_language: Literal["zh", "en"] | None = Field(
+        default=None, description="Language of messages to the customer; by default the complaint's language.")
+    opt_out: bool = Field(default=False, description="The customer asked for no messages beyond the legally"
+                                                     " required reply (no surveys, no progress messages).")
 
     @field_validator("msisdn", mode="before")
     @classmethod
@@ -131,6 +140,15 @@ class Attachment(EventModel):
         return value
 
 
+class RegulatorAppeal(EventModel):
+    """A complaint forwarded by the telecom regulator (工信部/通信管理局 申诉转办): its case number and
+    the reply deadline the regulator set, when it gave one."""
+
+    case_no: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9\u4e00-\u9fff][A-Za-z0-9\u4e00-\u9fff._:/()\-]*$",
+                         description="The regulator's case number (申诉编号).")
+    reply_by: AwareDatetime | None = Field(default=None, description="The regulator's own reply deadline.")
+
+
 class ChannelSubmission(Payload):
     """A complaint as a channel system submits it. Normalised on validation."""
 
@@ -145,6 +163,17 @@ class ChannelSubmission(Payload):
     language: Literal["zh", "en", "mixed"] | None = None
     occurred_at: datetime = Field(description="When the customer complained; naive times are China Standard Time.")
     attachments: tuple[Attachment, ...] = ()
+    refers_to: ComplaintId | None = Field(
+        default=None, description="The complaint this contact is about, when the channel knows (a follow-up, 催单).")
+    regulator: RegulatorAppeal | None = Field(
+        default=None, description="The regulator's case number and deadline; only on the regulator channel.")
+
+    @model_validator(mode="after")
+    def _regulator_only_on_its_channel(self) -> ChannelSubmission:
+        if self.regulator is not None and self.channel is not Channel.REGULATOR:
+            raise ValueError(f"regulator case details on a {self.channel.value} submission;"
+                             " only the regulator channel carries them")
+        return self
 
     @field_validator("channel", mode="before")
     @classmethod

@@ -31,7 +31,17 @@ from dataclasses import dataclass, field
 
 from complaint_stream.schemas import (
     AddNote,
+    CallbackRecorded,
+    CancelComplaint,
+    CaseLink,
+    CaseUpdated,
     ChangePriority,
+    ClassificationCorrected,
+    CommunicationRequested,
+    ComplaintReopened,
+    MergeComplaints,
+    ReclassifyComplaint,
+    ReopenComplaint,
     ChannelSubmission,
     ComplaintAssigned,
     ComplaintClassified,
@@ -50,6 +60,10 @@ from complaint_stream.schemas import (
 DAY_MS = 24 * 3600 * 1000
 LIFECYCLE_PARTITIONS = 6  # every complaint-keyed topic; change them together (co-partitioning)
 LIFECYCLE_RETENTION_MS = 90 * DAY_MS
+#: What a regulator appeal may need: the customer may appeal long after the complaint, and the operator must
+#: show the record (receipt, classification, resolution). Received, classified, resolved and the lifecycle
+#: table's changelog (compacted: the latest record of each case, never deleted by time) keep at least this.
+APPEAL_RETENTION_MS = 2 * 366 * DAY_MS
 
 
 class Worker(enum.StrEnum):
@@ -57,7 +71,7 @@ class Worker(enum.StrEnum):
 
     INTAKE = "intake"
     CLASSIFY = "classify"
-    LIFECYCLE = "lifecycle"  # planned: status history, resolution, notes
+    LIFECYCLE = "lifecycle"  # the case record: status, follow-ups, resolution, callback, customer messages
     ASSIGN = "assign"        # planned: teams, agents, deadlines, manual reassignment
     SLA = "sla"              # planned: deadline clocks and escalation
     STATS = "stats"          # planned: windowed counts and hot spots
@@ -65,7 +79,7 @@ class Worker(enum.StrEnum):
     @property
     def planned(self) -> bool:
         """Declared in the catalogue but not built yet."""
-        return self not in (Worker.INTAKE, Worker.CLASSIFY)
+        return self not in (Worker.INTAKE, Worker.CLASSIFY, Worker.LIFECYCLE)
 
 
 class External(enum.StrEnum):
@@ -141,7 +155,8 @@ SUBMISSIONS = TopicSpec(
     key_label="`<channel>:<channel_ref>`",
     values=(ChannelSubmission,),
     retention_ms=14 * DAY_MS,  # longer than the 7-day de-duplication window
-    producers=(External.CHANNEL_SYSTEMS,),
+    # the lifecycle worker submits a new complaint when a customer rejects a resolution after the reopen window
+    producers=(External.CHANNEL_SYSTEMS, Worker.LIFECYCLE),
     consumers=(Worker.INTAKE,),
 )
 DEAD_LETTERS = TopicSpec(
@@ -161,13 +176,15 @@ RECEIVED = lifecycle_topic(
     (ComplaintReceived,),
     producers=(Worker.INTAKE,),
     consumers=(Worker.CLASSIFY, Worker.LIFECYCLE),
+    retention_ms=APPEAL_RETENTION_MS,
 )
 CLASSIFY_BY_CUSTOMER = TopicSpec(
     name="complaints.classify.by-customer.v1",
-    description="Internal to the classifier: received and resolved complaints re-keyed by customer for repeat detection.",
+    description="Internal to the classifier: received, resolved and reopened complaints re-keyed by customer for"
+                " follow-up and repeat detection.",
     key="customer_key (HMAC-SHA256 of the phone number)",
     key_label="customer key",
-    values=(ComplaintReceived, ComplaintResolved),
+    values=(ComplaintReceived, ComplaintResolved, ComplaintReopened),
     retention_ms=7 * DAY_MS,
     internal=True,
     producers=(Worker.CLASSIFY,),
@@ -175,10 +192,11 @@ CLASSIFY_BY_CUSTOMER = TopicSpec(
 )
 CLASSIFIED = lifecycle_topic(
     "complaints.classified.v1",
-    "Category, risk flags, repeat link and priority of each complaint (分类定级).",
+    "Category, risk flags, repeat or follow-up link and priority of each complaint (分类定级).",
     (ComplaintClassified,),
     producers=(Worker.CLASSIFY,),
     consumers=(Worker.ASSIGN, Worker.LIFECYCLE, Worker.STATS),
+    retention_ms=APPEAL_RETENTION_MS,
 )
 ASSIGNED = lifecycle_topic(
     "complaints.assigned.v1",
@@ -189,8 +207,8 @@ ASSIGNED = lifecycle_topic(
 )
 STATUS = lifecycle_topic(
     "complaints.status.v1",
-    "Status updates from agents and the CRM (TMF621 status values).",
-    (ComplaintStatusChanged,),
+    "Status updates (TMF621 status values, resolutions) and callbacks from agents' systems and the CRM.",
+    (ComplaintStatusChanged, CallbackRecorded),
     producers=(External.AGENTS, External.CRM),
     consumers=(Worker.SLA, Worker.LIFECYCLE),
 )
@@ -210,16 +228,55 @@ ESCALATIONS = lifecycle_topic(
 )
 RESOLVED = lifecycle_topic(
     "complaints.resolved.v1",
-    "Final outcomes for downstream systems: CRM, billing refunds, customer notifications (办结).",
-    (ComplaintResolved,),
+    "Outcomes for downstream systems: resolved (with amounts), closed, cancelled, reopened (办结).",
+    (ComplaintResolved, ComplaintReopened),
     producers=(Worker.LIFECYCLE,),
-    consumers=(Worker.CLASSIFY, External.CRM, External.BILLING, External.NOTIFICATIONS),
-    retention_ms=365 * DAY_MS,
+    consumers=(Worker.CLASSIFY, External.CRM, External.BILLING),
+    retention_ms=APPEAL_RETENTION_MS,
+)
+CASES = lifecycle_topic(
+    "complaints.lifecycle.v1",
+    "Every change applied to a case, with the case after it (status, priority, owner, handler). No personal data.",
+    (CaseUpdated,),
+    producers=(Worker.LIFECYCLE,),
+    consumers=(Worker.SLA, Worker.STATS, External.CRM, External.DASHBOARDS),
+)
+CASE_LINKS = TopicSpec(
+    name="complaints.lifecycle.links.v1",
+    description="Internal to the lifecycle worker: a case telling another about a follow-up or a merge.",
+    key="complaint_id of the case it changes",
+    key_label="complaint id",
+    values=(CaseLink,),
+    retention_ms=14 * DAY_MS,
+    internal=True,
+    producers=(Worker.LIFECYCLE,),
+    consumers=(Worker.LIFECYCLE,),
+)
+NOTIFICATIONS = lifecycle_topic(
+    "complaints.notifications.v1",
+    "Messages for the customer (acknowledgement, result, survey): the SMS/email/WeChat/app gateway sends them.",
+    (CommunicationRequested,),
+    producers=(Worker.LIFECYCLE,),
+    consumers=(External.NOTIFICATIONS,),
+    retention_ms=30 * DAY_MS,
+)
+CORRECTIONS = TopicSpec(
+    name="complaints.corrections.v1",
+    description="Supervisors' category corrections with the complaint text (phones masked), for classifier training.",
+    key="complaint_id; compacted, so the last correction of a complaint wins",
+    key_label="complaint id (compacted)",
+    values=(ClassificationCorrected,),
+    partitions=3,
+    cleanup_policy="compact",
+    retention_ms=APPEAL_RETENTION_MS,
+    producers=(Worker.LIFECYCLE,),
+    consumers=(External.OPERATORS,),
 )
 COMMANDS = lifecycle_topic(
     "complaints.commands.v1",
-    "Manual commands from supervisors: reassign, change priority, add note.",
-    (ReassignComplaint, ChangePriority, AddNote),
+    "Supervisors' commands: reassign, change priority, add note, reclassify, merge, cancel, reopen.",
+    (ReassignComplaint, ChangePriority, AddNote, ReclassifyComplaint, MergeComplaints, CancelComplaint,
+     ReopenComplaint),
     producers=(External.SUPERVISORS,),
     consumers=(Worker.ASSIGN, Worker.LIFECYCLE),
 )
@@ -249,7 +306,7 @@ HOTSPOTS = TopicSpec(
 
 ALL: tuple[TopicSpec, ...] = (
     SUBMISSIONS, DEAD_LETTERS, RECEIVED, CLASSIFY_BY_CUSTOMER, CLASSIFIED, ASSIGNED, STATUS, SLA_EVENTS,
-    ESCALATIONS, RESOLVED, COMMANDS, STATISTICS, HOTSPOTS,
+    ESCALATIONS, RESOLVED, CASES, CASE_LINKS, NOTIFICATIONS, CORRECTIONS, COMMANDS, STATISTICS, HOTSPOTS,
 )
 BY_NAME: dict[str, TopicSpec] = {t.name: t for t in ALL}
 

@@ -10,7 +10,8 @@ on the same registry.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from urllib.parse import unquote
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import (
@@ -69,9 +70,13 @@ class RuntimeMetrics:
 Readiness = Callable[[], tuple[bool, str]]
 
 
-def serve(registry: CollectorRegistry, host: str, port: int, readiness: Readiness) -> ThreadingHTTPServer:
+def serve(registry: CollectorRegistry, host: str, port: int, readiness: Readiness,
+          views: Mapping[str, Callable[[str], bytes | None]] | None = None) -> ThreadingHTTPServer:
     """Serve ``/metrics``, ``/healthz`` (the process answers) and ``/readyz`` (200 once the worker
-    has its partitions and its tables are recovered, 503 with the reason before) on a daemon thread."""
+    has its partitions and its tables are recovered, 503 with the reason before) on a daemon thread,
+    and each of ``views``: ``GET <prefix><key>`` answers the JSON the view returns for the key (404
+    when it has none)."""
+    routes = dict(views or {})
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -84,6 +89,15 @@ def serve(registry: CollectorRegistry, host: str, port: int, readiness: Readines
                 ready, why = readiness()
                 self._reply(200 if ready else 503, f"{'ready' if ready else 'not ready'}: {why}\n".encode())
             else:
+                for prefix, view in routes.items():
+                    if path.startswith(prefix) and len(path) > len(prefix):
+                        key = unquote(path[len(prefix):])
+                        body = view(key)
+                        if body is None:
+                            self._reply(404, b'{"error": "not found on this instance"}\n', "application/json")
+                        else:
+                            self._reply(200, body, "application/json")
+                        return
                 self._reply(404, b"not found: /metrics, /healthz, /readyz\n")
 
         def _reply(self, status: int, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:

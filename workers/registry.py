@@ -42,6 +42,10 @@ WORKERS: dict[str, WorkerEntry] = {
         WorkerEntry(Worker.CLASSIFY, "complaints-classify", 9402,
                     "classifies, flags risk, links repeat complaints and sets the priority",
                     "complaint_stream.workers.classify"),
+        WorkerEntry(Worker.LIFECYCLE, "complaints-lifecycle", 9403,
+                    "keeps each complaint's case record: status, follow-ups, merges, resolution, callback,"
+                    " customer messages",
+                    "complaint_stream.workers.lifecycle"),
     )
 }
 

@@ -41,12 +41,13 @@ from prometheus_client import CollectorRegistry
 
 from complaint_stream import redacted_logs
 from complaint_stream.domain.privacy import redact_phone_numbers
-from complaint_stream.domain.stage import Output, check_outputs
+from complaint_stream.domain.stage import Output, Refused, check_outputs
 from complaint_stream.kafka.clients import admin, effective_replication
 from complaint_stream.schemas import (
     CONTENT_TYPE,
     DEAD_LETTER_KEY_HEAD,
     DeadLetterError,
+    DeadLetterKind,
     DecodeError,
     Envelope,
     dead_letter,
@@ -317,6 +318,8 @@ class StageRunner:
         self.observe = observe
         self.worker = self.stage.name
         self._decode = decoder_for(self.stage.consumes)
+        self._staged: dict[str, tuple[Any, Any]] = {}  # key -> (stored state, new state) of the current batch
+        self._lock = asyncio.Lock()
 
     def decode(self, message: Any, now: datetime) -> Envelope[Any]:
         return self._decode(message.value, self.stage.decode_context(now))
@@ -343,6 +346,10 @@ class StageRunner:
         await self.settle(pending)
 
     async def process_batch(self, messages: Sequence[Any]) -> None:
+        async with self._lock:  # a timer sweep never interleaves with a batch over the same states
+            await self._process_batch(messages)
+
+    async def _process_batch(self, messages: Sequence[Any]) -> None:
         started = time.perf_counter()
         pending = Pending()
         now = self.clock()
@@ -364,6 +371,10 @@ class StageRunner:
                 outputs = check_outputs(self.stage, self.apply(env, now))
                 encoded = [(out, msg.value if out.event is env else encode(out.event), out.key.encode())
                            for out in outputs]
+            except Refused as refusal:  # valid, but the stage's rules refuse it: not applied
+                pending.add(msg, await self.dead_letters.send(
+                    msg, DeadLetterError(type=DeadLetterKind.REFUSED, message=str(refusal)[:500])))
+                continue
             except Exception as exc:  # one bad record must never stop the worker
                 pending.add(msg, await self.dead_letters.failed(msg, exc))
                 continue
@@ -376,20 +387,41 @@ class StageRunner:
                 except Exception:
                     log.exception("%s: domain metrics failed on %s", self.worker, env.id)
         self.metrics.batch_records.labels(self.worker).observe(len(messages))
-        await self.settle(pending)
+        try:
+            await self.settle(pending)
+        except BaseException:
+            self._staged.clear()  # not acknowledged: the batch is processed again from the stored state
+            raise
+        self.flush_state()
         self.metrics.batch_seconds.labels(self.worker).observe(time.perf_counter() - started)
 
     def apply(self, env: Envelope[Any], now: datetime) -> Sequence[Output]:
+        """Apply one event. The new state is staged, not stored: :meth:`flush_state` stores the batch's
+        states once its outputs are on the broker, so a crash in between leaves the old state and the
+        batch is applied again (at-least-once; the outputs repeat with the same ids) instead of finding
+        the new state recovered from the changelog and producing nothing."""
         if self.table is None:
             _, outputs = self.stage.apply(None, env, now)
             return outputs
         assert self.codec is not None
         key = self.stage.state_key(env)
-        raw = self.table.get(key)
-        state = None if raw is None else self.codec.loads(raw)
+        if key in self._staged:
+            state = self._staged[key][1]
+        else:
+            raw = self.table.get(key)
+            state = None if raw is None else self.codec.loads(raw)
         new, outputs = self.stage.apply(state, env, now)
-        self.store(key, state, new)
+        if key in self._staged:
+            self._staged[key] = (self._staged[key][0], new)
+        elif new is not state:
+            self._staged[key] = (state, new)
         return outputs
+
+    def flush_state(self) -> None:
+        """Store the states staged by this batch (after its outputs were acknowledged)."""
+        staged, self._staged = self._staged, {}
+        for key, (old, new) in staged.items():
+            self.store(key, old, new)
 
     def store(self, key: str, old: Any, new: Any) -> None:
         assert self.codec is not None and self.table is not None
@@ -400,6 +432,10 @@ class StageRunner:
             self.table.put(key, self.codec.dumps(new))
 
     async def sweep(self) -> None:
+        async with self._lock:
+            await self._sweep()
+
+    async def _sweep(self) -> None:
         """Fire the stage's timers for every key this instance holds. A key's outputs are sent and
         acknowledged before its new state is stored (at-least-once: a crash in between fires the timer
         again, with the same deterministic event ids); a key whose timer raises or whose outputs are not
@@ -501,6 +537,15 @@ class BuiltWorker:
 
     readiness_state: tuple[bool, str] = (False, "starting")
 
+    def views(self) -> dict[str, Callable[[str], bytes | None]]:
+        """HTTP views of the state (``Binding.http_prefix``): a key's state as JSON, as this instance holds
+        it (an instance holds only the keys of its partitions)."""
+        prefix = self.runner.binding.http_prefix
+        table, codec = self.runner.table, self.runner.codec
+        if prefix is None or table is None or codec is None:
+            return {}
+        return {prefix: table.get}
+
     def readiness(self) -> tuple[bool, str]:
         """Ready once the worker has partitions and its tables are recovered. Safe from any thread:
         it reads what :meth:`refresh_readiness` last computed inside the event loop (faust creates
@@ -548,11 +593,11 @@ def build_worker(name: str, app_id: str, binding: Binding, settings: Settings, *
     process = _agent_loop(lambda messages: runner.process_batch(messages), settings, on_delivery_failed)
 
     # concurrency 1: records of a partition are applied in order, one batch at a time (the stage owns its state)
-    agents["process"] = app.agent(raw_topic(app, binding.stream_topic), name=stage.name, concurrency=1)(process)
+    agents["process"] = app.agent(raw_topic(app, *binding.stream_topics), name=stage.name, concurrency=1)(process)
 
     if table is not None and stage.timer_interval:
         app.timer(interval=stage.timer_interval, name=f"{stage.name}-timers")(runner.sweep)
-    inputs = frozenset(t.name for t in (*binding.inputs, binding.stream_topic))
+    inputs = frozenset(t.name for t in (*binding.inputs, *binding.stream_topics))
     built = BuiltWorker(app=app, name=name, metrics=metrics, runner=runner, agents=agents, inputs=inputs)
     app.timer(interval=0.25, name=f"{stage.name}-readiness")(built.refresh_readiness)
     return built
@@ -582,7 +627,7 @@ def run_worker(entry: WorkerEntry, settings: Settings, loglevel: str | None = No
     reconnect.rate_limit_loggers()
     built = create_worker(entry, settings)
     port = settings.metrics_port or entry.metrics_port
-    serve(built.metrics.registry, settings.metrics_host, port, built.readiness)
+    serve(built.metrics.registry, settings.metrics_host, port, built.readiness, views=built.views())
     log.info("worker %s: metrics and health on http://%s:%d/ (metrics, healthz, readyz)",
              entry.name, settings.metrics_host, port)
     worker = faust.Worker(built.app, loglevel=(loglevel or settings.log_level).upper(), quiet=True)

@@ -27,10 +27,23 @@ class Binding:
     inputs: tuple[TopicSpec, ...]
     table: str | None = None
     repartition: TopicSpec | None = None
+    #: Serve each key's state over HTTP at ``<prefix><key>`` (``/complaints/`` for the case record).
+    http_prefix: str | None = None
 
     @property
     def stream_topic(self) -> TopicSpec:
         return self.repartition or self.inputs[0]
+
+    @property
+    def stream_topics(self) -> tuple[TopicSpec, ...]:
+        """What the processing agent reads: the re-keying topic, or every input when they are all keyed by
+        the state key already (then they must be co-partitioned: same key, same partition count)."""
+        if self.repartition is not None:
+            return (self.repartition,)
+        counts = {t.partitions for t in self.inputs}
+        if len(counts) != 1:
+            raise ValueError(f"inputs of {self.stage.name} are not co-partitioned: partition counts {sorted(counts)}")
+        return self.inputs
 
 
 class StateCodec(Generic[S]):

@@ -13,7 +13,9 @@ from complaint_stream.settings import Settings
 
 
 class CommandError(RuntimeError):
-    """A command failed in a way the user can act on."""
+    """A command failed in a way the user can act on; ``exit_code`` is the command's exit status."""
+
+    exit_code: int = 1
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -260,6 +262,18 @@ def classifier_eval(args: argparse.Namespace) -> int:
 
     with _open_input(args.file) as fh:
         return evaluate_file(fh, args.settings, folds=args.folds, as_json=args.json)
+
+
+def show(args: argparse.Namespace) -> int:
+    from complaint_stream.cli.case_cmds import show as show_case
+
+    return show_case(args.settings, args.id, as_json=args.json, source=args.source, timeout=args.timeout)
+
+
+def command(args: argparse.Namespace) -> int:
+    from complaint_stream.cli.case_cmds import command as send_command
+
+    return send_command(args.settings, args)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from complaint_stream.cli import commands
+from complaint_stream.schemas import CancelComplaint, ReopenComplaint
 from complaint_stream.settings import SettingsError, load_settings
 from complaint_stream.workers.registry import WORKERS
 
@@ -84,6 +85,46 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--policy", action="append", default=[], metavar="FILE",
                      help="TOML file of settings (the keys of complaints.toml) to replay with; repeatable")
 
+    shw = _add(sub, "show", commands.show, "print one complaint's case record: status, resolution, timeline",
+               "Ask the lifecycle worker (GET /complaints/ID on its metrics port) and, when it is not reachable or"
+               " does not hold the complaint, read the worker's table changelog. Phone numbers are masked.")
+    shw.add_argument("id", metavar="ID", help="complaint id")
+    shw.add_argument("--json", action="store_true", help="the record as JSON (phone number and email masked)")
+    shw.add_argument("--from", dest="source", choices=("worker", "changelog"), default=None,
+                     help="only ask the worker, or only read the changelog (default: the worker, then the changelog)")
+    shw.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                     help="give up reading the changelog after this long (default: 30)")
+
+    cmd = _add(sub, "command", None, "publish a supervisor's command about a complaint",
+               "Publish one command to the commands topic, keyed by the complaint id; wait for the broker's"
+               " acknowledgement and print the event id.")
+    cmdsub = cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
+    note = _add(cmdsub, "note", commands.command, "add a note (备注)")
+    note.add_argument("--text", required=True, help="the note")
+    prio = _add(cmdsub, "priority", commands.command, "change the priority (调整优先级)")
+    prio.add_argument("--to", required=True, metavar="PRIORITY", help="P1, P2, P3 or P4")
+    recl = _add(cmdsub, "reclassify", commands.command, "correct the category (改类)")
+    recl.add_argument("--to", required=True, metavar="CATEGORY", help="a category (network, billing, ...)")
+    merge = _add(cmdsub, "merge", commands.command, "merge MERGED into SURVIVOR (合并); MERGED ends cancelled")
+    cancel = _add(cmdsub, "cancel", commands.command, "cancel the complaint (撤销)")
+    cancel.add_argument("--code", default=None,
+                        help=f"reason code (default: {CancelComplaint.model_fields['reason_code'].default})")
+    reopen = _add(cmdsub, "reopen", commands.command, "reopen a resolved or closed complaint (重新处理)")
+    reopen.add_argument("--code", default=None,
+                        help=f"reason code (default: {ReopenComplaint.model_fields['reason_code'].default})")
+    reas = _add(cmdsub, "reassign", commands.command, "move the complaint to another team or agent (改派)")
+    reas.add_argument("--team", required=True)
+    reas.add_argument("--agent", default=None, help="agent id (default: the team decides)")
+    for p in (note, prio, recl, merge, cancel, reopen, reas):
+        if p is merge:
+            p.add_argument("id", metavar="SURVIVOR", help="the complaint that stays open and keeps both timelines")
+            p.add_argument("merged", metavar="MERGED", help="the complaint that ends, merged into SURVIVOR")
+        else:
+            p.add_argument("id", metavar="ID", help="complaint id")
+        p.add_argument("--by", required=True, metavar="WHO", help="who asks (recorded on the case timeline)")
+        if p is not note:
+            p.add_argument("--reason", required=True, help="why (recorded on the case timeline)")
+
     cls = _add(sub, "classify", commands.classify, "classify JSON lines (text, channel) from a file or stdin")
     cls.add_argument("file", nargs="?", default="-", help="a JSON-lines file, or - for standard input (default)")
 
@@ -117,7 +158,7 @@ def describe_failure(exc: BaseException, settings: Any) -> tuple[str, int] | Non
     if isinstance(exc, PolicyFileError):  # an operator-edited rules/priority/... file: every problem, one per line
         return f"policy file error: {exc}", EXIT_CONFIG
     if isinstance(exc, commands.CommandError):
-        return str(exc), 1
+        return str(exc), exc.exit_code
     if isinstance(exc, UnicodeDecodeError):
         return f"input is not UTF-8 text: {exc.reason} (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})", 1
     if not type(exc).__module__.startswith(("kafka", "complaint_stream.kafka")):

@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from complaint_stream.domain.stage import Stage, run_in_event_time
+from complaint_stream.domain.stage import Refused, Stage, run_in_event_time
 from complaint_stream.schemas import DecodeError, Envelope, decode
 from complaint_stream.settings import Settings
+from complaint_stream.topics import TopicSpec
 
 
 class ReplayError(ValueError):
@@ -82,11 +83,19 @@ def read_events(stage: Stage[Any], lines: Iterable[bytes | str], report: Counter
 
 
 def replay(stage: Stage[Any], lines: Iterable[bytes | str], out: TextIO, errors: TextIO,
-           until: datetime | None = None) -> int:
+           until: datetime | None = None, feedback: Iterable[TopicSpec] = ()) -> int:
+    """Replay ``lines`` through ``stage``; outputs to ``feedback`` topics are applied too (and printed).
+    An event the stage's rules refuse is reported on standard error with its rule, as the worker would
+    dead-letter it, and counted; it does not make the replay fail."""
     report: Counter[str] = Counter()
     events = read_events(stage, lines, report, errors)
     produced: Counter[str] = Counter()
-    for output in run_in_event_time(stage, events, until=until):
+
+    def refused(event: Envelope[Any], refusal: Refused) -> None:
+        report["refused"] += 1
+        print(f"event {event.id} ({event.type}): refused: {refusal}", file=errors)
+
+    for output in run_in_event_time(stage, events, until=until, on_refused=refused, feedback=feedback):
         out.write(output.event.model_dump_json() + "\n")
         produced[output.topic.name] += 1
     parts = [f"{len(events)} event(s) in"] + [f"{n} {what}" for what, n in sorted(report.items())]
@@ -100,5 +109,9 @@ def run_replay(name: str, file: Iterable[bytes | str], settings: Settings, *, un
     from complaint_stream.workers.registry import get
 
     settings = with_policy(settings, policy_files)
-    stage = get(name).load().binding(settings).stage
-    return replay(stage, file, sys.stdout, sys.stderr, until=None if until is None else parse_time(until))
+    binding = get(name).load().binding(settings)
+    stage = binding.stage
+    produced = {t.name for t in stage.produces}
+    feedback = [t for t in binding.inputs if t.name in produced]  # a stage's own internal topic (lifecycle links)
+    return replay(stage, file, sys.stdout, sys.stderr, until=None if until is None else parse_time(until),
+                  feedback=feedback)

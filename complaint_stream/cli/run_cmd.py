@@ -57,7 +57,7 @@ def run_pipeline(settings: Settings, *, example_file: str | None, show: int, kee
     from complaint_stream.channel_api import ChannelPublisher, validate_submission
     from complaint_stream.kafka.admin import create_topics
     from complaint_stream.kafka.records import read_topic
-    from complaint_stream.topics import CLASSIFIED, DEAD_LETTERS
+    from complaint_stream.topics import CASES, CLASSIFIED, DEAD_LETTERS, NOTIFICATIONS
 
     # SIGTERM ends the run like Ctrl-C does, so the workers it started are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -66,7 +66,8 @@ def run_pipeline(settings: Settings, *, example_file: str | None, show: int, kee
     created, present = create_topics(settings)
     print(f"topics: {len(created)} created, {len(present)} present")
 
-    marks = {t.name: sum(1 for _ in read_topic(settings, t, idle_timeout=1.0)) for t in (CLASSIFIED, DEAD_LETTERS)}
+    marks = {t.name: sum(1 for _ in read_topic(settings, t, idle_timeout=1.0))
+             for t in (CLASSIFIED, DEAD_LETTERS, CASES, NOTIFICATIONS)}
     from complaint_stream.workers.launcher import WorkerFailed, start_workers, stop_workers, wait_ready
     from complaint_stream.workers.registry import WORKERS
 
@@ -106,6 +107,7 @@ def run_pipeline(settings: Settings, *, example_file: str | None, show: int, kee
                 print("a worker exited; see its log", file=sys.stderr)
                 return 1
         _print_classified(classified, show)
+        _print_cases(settings, marks, {c.complaint_id for c in classified}, procs)
         letters = list(read_topic(settings, DEAD_LETTERS, idle_timeout=1.5))[marks[DEAD_LETTERS.name]:]
         print(f"\ndead letters this run: {len(letters)}")
         for rec in letters[:show]:
@@ -128,12 +130,39 @@ def run_pipeline(settings: Settings, *, example_file: str | None, show: int, kee
         print("workers stopped")
 
 
+def _print_cases(settings: Settings, marks: dict[str, int], complaint_ids: set[str], procs: list[Any]) -> None:
+    """What the lifecycle worker made of them: cases opened, follow-ups attached, acknowledgements."""
+    from complaint_stream.kafka.records import read_topic
+    from complaint_stream.schemas import CaseChange, CaseUpdated, CommunicationRequested
+    from complaint_stream.topics import CASES, NOTIFICATIONS
+
+    deadline = time.monotonic() + 60
+    cases: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        recs = list(read_topic(settings, CASES, idle_timeout=1.5))[marks.get(CASES.name, 0):]
+        cases = {r.envelope.id: r.envelope.data for r in recs
+                 if r.envelope is not None and isinstance(r.envelope.data, CaseUpdated)}
+        opened = {c.complaint_id for c in cases.values() if c.change is CaseChange.OPENED}
+        attached = {c.related for c in cases.values() if c.change is CaseChange.FOLLOW_UP}
+        if opened | attached >= complaint_ids or any(w.proc.poll() is not None for w in procs):
+            break
+    messages = [r.envelope.data for r in list(read_topic(settings, NOTIFICATIONS, idle_timeout=1.5))
+                [marks.get(NOTIFICATIONS.name, 0):] if r.envelope is not None]
+    acks = [m for m in messages if isinstance(m, CommunicationRequested)
+            and m.template_id in ("acknowledgement", "regulator_ack")]
+    print(f"\ncase records: {len(opened)} opened, {len(attached)} follow-ups attached to an open case (催单),"
+          f" {len(acks)} acknowledgements requested (held until 08:00 China time in quiet hours, except P1);"
+          f" `complaints show ID` prints one")
+
+
 def _print_classified(items: list[Any], show: int) -> None:
     print(f"\n{'complaint':<25} {'channel':<9} {'category':<19} {'prio':<4} {'conf':>5}  flags")
     for c in sorted(items, key=lambda c: (c.priority.value, c.complaint_id))[: max(show, 0) or len(items)]:
         flags = [f.value for f in c.risk_flags]
         if c.repeat_of:
             flags.append(f"repeat-of:{c.repeat_of}")
+        if c.follow_up_of:
+            flags.append(f"follow-up-of:{c.follow_up_of}")
         if c.needs_review:
             flags.append("needs-review")
         print(f"{c.complaint_id:<25} {c.channel.value:<9} {c.category.value:<19} {c.priority.value:<4}"

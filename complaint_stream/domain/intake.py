@@ -183,6 +183,8 @@ def accept_submission(submission: Envelope[ChannelSubmission], seen: SeenSubmiss
         occurred_at=data.occurred_at,
         received_at=now,
         attachments=data.attachments,
+        refers_to=data.refers_to,
+        regulator=data.regulator,
     )
     event = wrap(received, source=policy.source, subject=cid, event_id=event_id(cid, "received"), time=now)
     return Accepted(event, SeenSubmission(cid, now))

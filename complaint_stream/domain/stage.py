@@ -15,7 +15,9 @@ forgets the key. Stages import no faust, Kafka client or prometheus_client
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import heapq
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
@@ -83,6 +85,16 @@ class StageBase(Generic[S]):
         return state, ()
 
 
+class Refused(Exception):
+    """A stage's rules refuse a valid event: it is not applied (the state stays as it was) and the runtime
+    dead-letters it with the rule it broke (``DeadLetterKind.REFUSED``, message ``<rule>: <detail>``)."""
+
+    def __init__(self, rule: str, detail: str = ""):
+        super().__init__(f"{rule}: {detail}" if detail else rule)
+        self.rule = rule
+        self.detail = detail
+
+
 class UndeclaredOutput(RuntimeError):
     """A stage emitted to a topic it does not declare in ``produces``: a bug in the stage."""
 
@@ -101,19 +113,34 @@ def event_time(event: Envelope[Any]) -> datetime:
 
 def run_in_event_time(stage: Stage[Any], events: Iterable[Envelope[Any]], *,
                       until: datetime | None = None,
-                      state: dict[str, Any] | None = None) -> Iterator[Output]:
+                      state: dict[str, Any] | None = None,
+                      on_refused: Callable[[Envelope[Any], Refused], None] | None = None,
+                      feedback: Iterable[TopicSpec] = ()) -> Iterator[Output]:
     """Drive a stage without a broker, in event time.
 
     Events are applied in the order of their ``time`` (stable for equal times),
     each with ``now`` = its own time, as a live worker would have seen them
     with no lag. Before each event, and finally up to ``until``, timers fire
     for every key whose sweep falls due, as the runtime's periodic sweep would.
-    ``state`` (key -> state) may be passed in to start from, and is updated.
+    ``state`` (key -> state) may be passed in to start from, and is updated. An event the stage
+    refuses (:class:`Refused`) changes nothing and goes to ``on_refused`` (raised when there is none).
+    Outputs to a topic in ``feedback`` (one the stage also reads, such as the lifecycle's links between
+    cases) are yielded and also applied in turn, at their own time, as the worker would read them back.
     """
     table: dict[str, Any] = {} if state is None else state
-    ordered = sorted(events, key=event_time)
+    loop_topics = {t.name for t in feedback}
+    queue: list[tuple[datetime, int, Envelope[Any]]] = []
+    order = itertools.count()
+    for event in events:
+        heapq.heappush(queue, (event_time(event), next(order), event))
     interval = stage.timer_interval
     next_sweep: datetime | None = None
+
+    def emit(outputs: Sequence[Output], now: datetime) -> Iterator[Output]:
+        for out in check_outputs(stage, outputs):
+            if out.topic.name in loop_topics:
+                heapq.heappush(queue, (max(event_time(out.event), now), next(order), out.event))
+            yield out
 
     def sweep_until(t: datetime) -> Iterator[Output]:
         nonlocal next_sweep
@@ -127,19 +154,37 @@ def run_in_event_time(stage: Stage[Any], events: Iterable[Envelope[Any]], *,
             for key in list(table):
                 new, outputs = stage.due(table[key], next_sweep)
                 _store(table, key, new)
-                yield from check_outputs(stage, outputs)
+                yield from emit(outputs, next_sweep)
             next_sweep += step
 
-    stage.prepare(ordered)
-    for event in ordered:
-        now = event_time(event)
+    stage.prepare([e for _t, _n, e in sorted(queue)])
+    while queue:
+        now, _n, event = heapq.heappop(queue)
         yield from sweep_until(now)
         key = stage.state_key(event)
-        new, outputs = stage.apply(table.get(key), event, now)
+        try:
+            new, outputs = stage.apply(table.get(key), event, now)
+        except Refused as refusal:
+            if on_refused is None:
+                raise
+            on_refused(event, refusal)
+            continue
         _store(table, key, new)
-        yield from check_outputs(stage, outputs)
+        yield from emit(outputs, now)
     if until is not None:
         yield from sweep_until(until)
+        while queue:  # what the last sweep fed back
+            now, _n, event = heapq.heappop(queue)
+            key = stage.state_key(event)
+            try:
+                new, outputs = stage.apply(table.get(key), event, now)
+            except Refused as refusal:
+                if on_refused is None:
+                    raise
+                on_refused(event, refusal)
+                continue
+            _store(table, key, new)
+            yield from emit(outputs, now)
 
 
 def _store(table: dict[str, Any], key: str, value: Any) -> None:

@@ -22,8 +22,21 @@ from complaint_stream.domain.intake import (
 from complaint_stream.domain.priority import PriorityRules
 from complaint_stream.domain.repeats import History, StoredHistory, as_history
 from complaint_stream.domain.stage import Output, StageBase
-from complaint_stream.domain.triage import ClassifierLike, TriagePolicy, complaint_closed, triage
-from complaint_stream.schemas import ChannelSubmission, ComplaintReceived, ComplaintResolved, Envelope, Payload
+from complaint_stream.domain.triage import (
+    ClassifierLike,
+    TriagePolicy,
+    complaint_closed,
+    complaint_reopened,
+    triage,
+)
+from complaint_stream.schemas import (
+    ChannelSubmission,
+    ComplaintReceived,
+    ComplaintReopened,
+    ComplaintResolved,
+    Envelope,
+    Payload,
+)
 from complaint_stream.topics import CLASSIFIED, RECEIVED, TopicSpec
 
 
@@ -62,16 +75,17 @@ class IntakeStage(StageBase[SeenSubmission]):
 
 
 class ClassifyStage(StageBase[History]):
-    """Received complaint in; classified complaint out. Closings update the history.
+    """Received complaint in; classified complaint out. Closings and reopens update the history.
 
-    State per customer key: the customer's recent complaints, open or closed, and closings that came
-    before their complaint (what makes a new one a repeat, 重复投诉). Decisions use the events' own
-    times, not ``now`` (see :mod:`~complaint_stream.domain.repeats`); a state stored in the former
-    shape (a bare tuple of complaints) is read and upgraded.
+    State per customer key: the customer's recent complaints, open or closed, and closings and reopens
+    that came before their complaint (what makes a new one a follow-up of an open one, 催单, or a repeat
+    of one closed within the window, 重复投诉). Decisions use the events' own times, not ``now`` (see
+    :mod:`~complaint_stream.domain.repeats`); a state stored in a former shape (a bare tuple of
+    complaints, or a history from before reopens) is read and upgraded.
     """
 
     name = "classify"
-    consumes: tuple[type[Payload], ...] = (ComplaintReceived, ComplaintResolved)
+    consumes: tuple[type[Payload], ...] = (ComplaintReceived, ComplaintResolved, ComplaintReopened)
     produces: tuple[TopicSpec, ...] = (CLASSIFIED,)
     state_type: Any = StoredHistory
 
@@ -96,8 +110,11 @@ class ClassifyStage(StageBase[History]):
         if isinstance(data, ComplaintReceived):
             result = triage(data, history, self._batch, self.priority_rules, self.policy, now)
             return result.history, (Output(CLASSIFIED, data.complaint_id, result.event),)
-        closed = complaint_closed(history, data, now, self.policy)
-        return (None if closed.is_empty else closed), ()
+        if isinstance(data, ComplaintReopened):
+            updated = complaint_reopened(history, data, now, self.policy)
+        else:
+            updated = complaint_closed(history, data, now, self.policy)
+        return (None if updated.is_empty else updated), ()
 
 
 class _BatchClassifier:

@@ -1,4 +1,5 @@
-"""The classification agents with faust's test_context: re-keying, triage, repeats, closings."""
+"""The classification agents with faust's test_context: re-keying, triage, follow-ups, repeats, closings,
+reopens."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from complaint_stream.channel_api import submission_envelope, validate_submissio
 from complaint_stream.domain.intake import IntakePolicy, accept_submission
 from complaint_stream.schemas import (
     ComplaintClassified,
+    ComplaintReceived,
+    ComplaintReopened,
     ComplaintResolved,
     DeadLetter,
+    Resolution,
     TicketStatus,
     decode,
     encode,
@@ -31,14 +35,18 @@ def received_bytes(i, text, phone="13812345678", channel="app", at=NOW):
     return encode(accept_submission(submission_envelope(sub), None, at, POLICY).event)
 
 
-def resolved_bytes(received: bytes, at):
-    from complaint_stream.schemas import ComplaintReceived
-
+def resolved_bytes(received: bytes, at, status=TicketStatus.CLOSED):
     r = decode(received, [ComplaintReceived]).data
-    resolved = ComplaintResolved(complaint_id=r.complaint_id, customer_key=r.customer_key,
-                                 status=TicketStatus.CLOSED, category="network", resolution="fixed",
-                                 resolved_at=at)
-    return encode(wrap(resolved, source="/crm", subject=r.complaint_id))
+    resolved = ComplaintResolved(complaint_id=r.complaint_id, customer_key=r.customer_key, status=status,
+                                 category="network", resolution=Resolution(code="technical_fix"), resolved_at=at)
+    return encode(wrap(resolved, source="/workers/lifecycle", subject=r.complaint_id))
+
+
+def reopened_bytes(received: bytes, at):
+    r = decode(received, [ComplaintReceived]).data
+    reopened = ComplaintReopened(complaint_id=r.complaint_id, customer_key=r.customer_key, reopened_at=at,
+                                 reason_code="customer_rejected", actor="customer", reopen_count=1)
+    return encode(wrap(reopened, source="/workers/lifecycle", subject=r.complaint_id))
 
 
 def build(base_settings, outbox, clock, registry=None, classifier=None):
@@ -68,9 +76,19 @@ async def test_rekey_forwards_the_unchanged_bytes_keyed_by_customer(base_setting
         await agent.put(raw, key=b"CMP-1")
         await agent.put(b"junk", key=b"CMP-2")
     [(key, value)] = outbox.on(CLASSIFY_BY_CUSTOMER)
-    from complaint_stream.schemas import ComplaintReceived
     assert value == raw and key == decode(raw, [ComplaintReceived]).data.customer_key.encode()
     assert [decode(v, [DeadLetter]).data.error.type for _k, v in outbox.on(DEAD_LETTERS)] == ["invalid_json"]
+
+
+async def test_rekey_forwards_closings_and_reopens_keyed_by_customer_too(base_settings, outbox, clock):
+    built = build(base_settings, outbox, clock)
+    first = received_bytes(1, "手机没有信号")
+    closing, reopen = resolved_bytes(first, NOW + timedelta(days=1)), reopened_bytes(first, NOW + timedelta(days=2))
+    async with built.agents["rekey"].test_context() as agent:
+        await agent.put(closing, key=b"CMP-1")
+        await agent.put(reopen, key=b"CMP-1")
+    customer = decode(first, [ComplaintReceived]).data.customer_key.encode()
+    assert outbox.on(CLASSIFY_BY_CUSTOMER) == [(customer, closing), (customer, reopen)]
 
 
 async def test_a_received_complaint_comes_out_classified_with_priority_and_reasons(base_settings, outbox, clock):
@@ -86,8 +104,9 @@ async def test_a_received_complaint_comes_out_classified_with_priority_and_reaso
     assert registry.get_sample_value("complaints_classified_total", {"category": "network", "priority": "P1"}) == 1
 
 
-async def test_a_second_complaint_of_the_same_kind_is_marked_as_a_repeat(base_settings, outbox, clock):
-    built = build(base_settings, outbox, clock)
+async def test_a_second_contact_about_an_open_complaint_is_a_follow_up(base_settings, outbox, clock):
+    registry = CollectorRegistry()
+    built = build(base_settings, outbox, clock, registry)
     first = received_bytes(1, "手机信号很差，经常掉线")
     async with built.agents["process"].test_context() as agent:
         await agent.put(first, key=b"c")
@@ -96,8 +115,29 @@ async def test_a_second_complaint_of_the_same_kind_is_marked_as_a_repeat(base_se
         await agent.put(received_bytes(3, "another customer: no signal at home", phone="13900000000",
                                        at=clock.now), key=b"d")
     a, b, other = classified(outbox)
-    assert a.repeat_of is None and b.repeat_of == a.complaint_id and other.repeat_of is None
+    assert b.follow_up_of == a.complaint_id and b.repeat_of is None
+    assert a.follow_up_of is None and other.follow_up_of is None and other.repeat_of is None
+    assert b.priority == a.priority  # a follow-up is not ranked as a repeat (the lifecycle raises it)
+    assert b.first_contact_at == a.received_at and "open" in b.priority_reasons[-1]
+    assert registry.get_sample_value("complaints_follow_ups_detected_total") == 1
+    assert registry.get_sample_value("complaints_repeat_complaints_total") == 0
+
+
+async def test_a_complaint_after_a_resolved_one_of_the_same_kind_is_marked_as_a_repeat(base_settings, outbox, clock):
+    registry = CollectorRegistry()
+    built = build(base_settings, outbox, clock, registry)
+    first = received_bytes(1, "手机信号很差，经常掉线")
+    async with built.agents["process"].test_context() as agent:
+        await agent.put(first, key=b"c")
+        await agent.put(resolved_bytes(first, NOW + timedelta(hours=1), TicketStatus.RESOLVED), key=b"c")
+        clock.now = NOW + timedelta(hours=2)
+        await agent.put(received_bytes(2, "还是没信号，电话一直掉线", at=clock.now), key=b"c")
+    a, b = classified(outbox)
+    assert b.repeat_of == a.complaint_id and b.follow_up_of is None
     assert b.priority.value == "P2"  # network baseline P3, one step up for the repeat
+    assert b.first_contact_at == a.received_at
+    assert registry.get_sample_value("complaints_repeat_complaints_total") == 1
+    assert registry.get_sample_value("complaints_follow_ups_detected_total") == 0
 
 
 async def test_a_complaint_closed_longer_ago_than_the_window_is_no_longer_repeated(base_settings, outbox, clock):
@@ -112,8 +152,22 @@ async def test_a_complaint_closed_longer_ago_than_the_window_is_no_longer_repeat
         await agent.put(received_bytes(3, "信号又差了，打不通电话", at=clock.now), key=b"c")
     first_c, within, after = classified(outbox)
     assert within.repeat_of == first_c.complaint_id
-    assert after.repeat_of == within.complaint_id  # the second one is still open
+    assert after.follow_up_of == within.complaint_id and after.repeat_of is None  # the second one is still open
+    assert after.first_contact_at == first_c.received_at  # the issue started with the first
     assert "open" in after.priority_reasons[-1]
+
+
+async def test_a_reopened_complaint_is_followed_up_again(base_settings, outbox, clock):
+    built = build(base_settings, outbox, clock)
+    first = received_bytes(1, "手机信号很差，经常掉线")
+    async with built.agents["process"].test_context() as agent:
+        await agent.put(first, key=b"c")
+        await agent.put(resolved_bytes(first, NOW + timedelta(days=1)), key=b"c")
+        await agent.put(reopened_bytes(first, NOW + timedelta(days=2)), key=b"c")
+        clock.now = NOW + timedelta(days=3)
+        await agent.put(received_bytes(2, "还是没信号，电话一直掉线", at=clock.now), key=b"c")
+    a, b = classified(outbox)
+    assert b.follow_up_of == a.complaint_id and b.repeat_of is None
 
 
 async def test_a_classifier_failure_dead_letters_the_record_and_the_agent_goes_on(base_settings, outbox, clock):

@@ -41,10 +41,12 @@ from complaint_stream.schemas import (
     Category,
     ChannelSubmission,
     ComplaintReceived,
+    ComplaintReopened,
     ComplaintResolved,
     DecodeError,
     Envelope,
     Payload,
+    Resolution,
     TicketStatus,
     decoder_for,
     encode,
@@ -143,11 +145,29 @@ class World:
                  ) -> Envelope[ComplaintResolved]:
         r = (received or self.received(variant)).data
         statuses = [TicketStatus.RESOLVED, TicketStatus.CLOSED, TicketStatus.REJECTED, TicketStatus.CANCELLED]
-        payload = ComplaintResolved(complaint_id=r.complaint_id, customer_key=r.customer_key,
-                                    status=statuses[variant % 4], category=list(Category)[variant % len(Category)],
-                                    resolution="fixed", resolved_at=self.now - timedelta(minutes=variant % 300),
-                                    satisfaction=None if variant % 3 == 0 else 1 + variant % 5)
-        return wrap(payload, source="/crm", subject=r.complaint_id)
+        status = statuses[variant % 4]
+        answers = [("satisfied", True), ("basically_satisfied", True), ("dissatisfied", False)]
+        answer, satisfied = answers[variant % 3] if status is TicketStatus.CLOSED and variant % 2 else (None, None)
+        resolution = None if status in (TicketStatus.REJECTED, TicketStatus.CANCELLED) else Resolution(
+            code=["refund", "technical_fix", "explanation"][variant % 3],
+            refund_fen=100 * (variant % 50) if variant % 3 == 0 else None)
+        payload = ComplaintResolved(complaint_id=r.complaint_id, customer_key=r.customer_key, status=status,
+                                    category=list(Category)[variant % len(Category)], resolution=resolution,
+                                    resolved_at=self.now - timedelta(minutes=variant % 300),
+                                    received_at=r.received_at, first_contact_at=r.received_at,
+                                    callback="reached" if answer else None, satisfaction=answer, satisfied=satisfied,
+                                    sequence=1 + variant % 2, reopen_count=variant % 2)
+        return wrap(payload, source="/workers/lifecycle", subject=r.complaint_id)
+
+    def reopened(self, variant: int = 0, received: Envelope[ComplaintReceived] | None = None
+                 ) -> Envelope[ComplaintReopened]:
+        r = (received or self.received(variant)).data
+        payload = ComplaintReopened(complaint_id=r.complaint_id, customer_key=r.customer_key,
+                                    reopened_at=self.now - timedelta(minutes=variant % 200),
+                                    reason_code=["customer_rejected", "dissatisfied", "supervisor"][variant % 3],
+                                    actor="agent-7", owner=None if variant % 2 else "agent-7",
+                                    reopen_count=1 + variant % 3)
+        return wrap(payload, source="/workers/lifecycle", subject=r.complaint_id)
 
     def valid(self, payload_type: type[Payload], variant: int = 0) -> Envelope[Any]:
         try:
@@ -165,6 +185,7 @@ BUILDERS: dict[type[Payload], Callable[[World, int], Envelope[Any]]] = {
     ChannelSubmission: lambda w, v: w.submission(v),
     ComplaintReceived: lambda w, v: w.received(v),
     ComplaintResolved: lambda w, v: w.resolved(v),
+    ComplaintReopened: lambda w, v: w.reopened(v),
 }
 
 
@@ -479,12 +500,13 @@ def hostile_records(d: Draws) -> st.SearchStrategy[list[Rec]]:
 
 
 def out_of_order(world: World, topic: InputTopic, variant: int) -> list[Envelope[Any]]:
-    """Two valid events, the later one first: a closing before its complaint, or a submission that happened
-    later published before one that happened earlier."""
+    """Valid events, the later one first: a closing (and a reopen, where they are read) before its complaint,
+    or a submission that happened later published before one that happened earlier."""
     accepted = set(topic.accepted)
     if ComplaintResolved in accepted and ComplaintReceived in accepted:
         received = world.received(variant)
-        return [world.resolved(variant, received), received]
+        reopen = [world.reopened(variant, received)] if ComplaintReopened in accepted and variant % 2 else []
+        return [*reopen, world.resolved(variant, received), received]
     if ChannelSubmission in accepted:
         later = world.submission(variant, minutes_ago=1)
         phone = later.data.customer.msisdn.removeprefix("+86")
@@ -557,8 +579,10 @@ def phone_record(draw: Any, d: Draws) -> list[Rec]:
         text = filler(draw(st.sampled_from([4_100, 20_000, 270_000])), phone)
         if "text" in data:
             data["text"] = text
+        elif "resolution" in data:
+            data["resolution"] = {"code": "other", "note": text}  # a note over its limit
         else:
-            data["resolution"] = text
+            data["reason_code"] = text
     elif place == "type":
         obj["type"] = draw(st.sampled_from([phone, f"org.complaintstream.{phone}", f"{obj['type']}.{phone}"]))
     elif place == "number":

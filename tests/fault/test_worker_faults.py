@@ -15,6 +15,7 @@ import uuid
 
 import pytest
 
+from complaint_stream import topics
 from complaint_stream.workers.launcher import stop_workers
 from complaint_stream.workers.registry import WORKERS
 from tests.support import reliability
@@ -32,6 +33,8 @@ from tests.support.stream import Publisher, compare, expected_outputs, fresh_sta
 pytestmark = [pytest.mark.integration, pytest.mark.fault]
 
 COUNT, RATE = 1500, 150.0
+#: What submissions alone make every stage produce (status updates, commands and callbacks make the rest).
+DRIVEN_BY_SUBMISSIONS = (topics.RECEIVED, topics.CLASSIFIED, topics.CASES)  # messages: none in quiet hours
 
 
 def check(settings, envelopes, fault, worker, recovery, note=""):
@@ -42,8 +45,8 @@ def check(settings, envelopes, fault, worker, recovery, note=""):
     assert result.lost_total == 0, f"lost per topic: {result.lost}"
     assert not any(result.unexpected.values()), f"outputs no undisturbed run gives: {result.unexpected}"
     assert result.differing == [], result.differing[:5]
-    for topic, want in expected.items():
-        assert want, f"the undisturbed run gives nothing on {topic}: the check would be empty"
+    for topic in DRIVEN_BY_SUBMISSIONS:
+        assert expected[topic.name], f"the undisturbed run gives nothing on {topic.name}: the check would be empty"
 
 
 @pytest.mark.parametrize("victim", list(WORKERS))

@@ -23,7 +23,7 @@ from complaint_stream.channel_api import submission_envelope, validate_submissio
 from complaint_stream.domain.stage import run_in_event_time
 from complaint_stream.kafka.clients import producer
 from complaint_stream.kafka.records import read_topic
-from complaint_stream.schemas import Envelope, encode
+from complaint_stream.schemas import CommunicationRequested, Envelope, encode
 from complaint_stream.settings import Settings
 from complaint_stream.topics import TopicSpec
 from complaint_stream.workers.registry import WORKERS
@@ -96,12 +96,14 @@ class Publisher(threading.Thread):
 # -- what an undisturbed run gives -------------------------------------------------------------
 
 def stage_outputs(settings: Settings) -> list[TopicSpec]:
-    """The topics the registered stages produce, without dead letters and re-keying topics."""
+    """The topics the registered stages produce, without dead letters, internal topics (re-keying, the
+    lifecycle's links) and the submissions topic (the pipeline's input, which the lifecycle also writes)."""
     internal = {b.repartition.name for b in bindings(settings) if b.repartition is not None}
+    skip = {topics.DEAD_LETTERS.name, topics.SUBMISSIONS.name}
     seen: list[TopicSpec] = []
     for b in bindings(settings):
         for t in b.stage.produces:
-            if t not in seen and t != topics.DEAD_LETTERS and t.name not in internal:
+            if t not in seen and t.name not in skip and t.name not in internal and not t.internal:
                 seen.append(t)
     return seen
 
@@ -117,7 +119,9 @@ def expected_outputs(settings: Settings, envelopes: Iterable[Envelope[Any]]) -> 
     by_topic[topics.SUBMISSIONS.name] = list(envelopes)
     for b in bindings(settings):
         events = [e for t in b.inputs for e in by_topic.get(t.name, ())]
-        for out in run_in_event_time(b.stage, events):
+        produced_by_stage = {t.name for t in b.stage.produces}
+        feedback = [t for t in b.inputs if t.name in produced_by_stage]
+        for out in run_in_event_time(b.stage, events, feedback=feedback):
             if out.topic != topics.DEAD_LETTERS and out.topic != b.repartition:
                 by_topic[out.topic.name].append(out.event)
     produced = {t.name for t in stage_outputs(settings)}
@@ -131,8 +135,9 @@ def content(env: Envelope[Any]) -> dict[str, Any]:
     without processing timestamps (``received_at`` and the like are wall-clock time live, event time
     in a replay)."""
     data = env.data.model_dump(mode="json")
-    return {"id": env.id, "type": env.type,
-            "data": {k: v for k, v in data.items() if not k.endswith("_at")}}
+    timed = {"text", "parameters"} if env.type == CommunicationRequested.event_type else set()
+    return {"id": env.id, "type": env.type,  # a message's text and parameters carry the promised time
+            "data": {k: v for k, v in data.items() if not k.endswith("_at") and k not in timed}}
 
 
 @dataclass

@@ -1,10 +1,10 @@
 """Classification worker (分类定级): received complaints in; classified complaints out.
 
-Received and resolved complaints (keyed by complaint id) are first re-keyed by
+Received, resolved and reopened complaints (keyed by complaint id) are first re-keyed by
 customer key into the internal topic ``CLASSIFY_BY_CUSTOMER``, so the table
 ``classify-customer-history`` (customer key -> recent complaints) is
 co-partitioned with the stream that reads and updates it, and one customer's
-complaints and closings are handled in order by one instance.
+complaints, closings and reopens are handled in order by one instance.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def binding(settings: Settings) -> Binding:
 
 
 class DomainMetrics:
-    """What the classifier decided: categories and priorities, risk flags, repeats, reviews."""
+    """What the classifier decided: categories and priorities, risk flags, repeats, follow-ups, reviews."""
 
     def __init__(self, registry: CollectorRegistry):
         self.classified = Counter(f"{PREFIX}_classified_total", "Complaints classified.",
@@ -51,6 +51,8 @@ class DomainMetrics:
                                   ["flag"], registry=registry)
         self.repeats = Counter(f"{PREFIX}_repeat_complaints_total", "Complaints marked as a repeat (重复投诉).",
                                registry=registry)
+        self.follow_ups = Counter(f"{PREFIX}_follow_ups_detected_total",
+                                  "Contacts found to follow up an open complaint (催单).", registry=registry)
         self.needs_review = Counter(f"{PREFIX}_needs_review_total",
                                     "Complaints whose classification confidence is below the review threshold.",
                                     registry=registry)
@@ -70,5 +72,7 @@ class DomainMetrics:
                 self.risk_flags.labels(flag.value).inc()
             if c.repeat_of:
                 self.repeats.inc()
+            if c.follow_up_of:
+                self.follow_ups.inc()
             if c.needs_review:
                 self.needs_review.inc()

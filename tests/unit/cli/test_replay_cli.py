@@ -52,7 +52,7 @@ def test_replay_intake_then_classify_through_a_pipe(tmp_path, capsys, monkeypatc
     code, out, err = run(["replay", "classify", "-"], capsys, stdin=out, monkeypatch=monkeypatch)
     assert code == 0, err
     first, second = (decode(line.encode(), [ComplaintClassified]).data for line in out.splitlines())
-    assert first.category.value == "network" and second.repeat_of == first.complaint_id
+    assert first.category.value == "network" and second.follow_up_of == first.complaint_id  # first still open
 
 
 def test_a_policy_file_changes_what_the_replay_decides(tmp_path, capsys, monkeypatch):

@@ -93,3 +93,14 @@ def test_the_policy_takes_the_secret_from_settings_without_showing_it():
     assert "s3cret" not in repr(policy)
     decision = accept_submission(envelope(), None, NOW, policy)
     assert decision.event.data.customer_key == customer_key(decision.event.data.customer.msisdn, "s3cret")
+
+
+def test_the_complaint_referred_to_and_the_regulator_case_are_passed_on():
+    env = envelope(channel="regulator", refers_to="CMP20261101-ABCDEFGHIJKL",
+                   regulator={"case_no": "工信部-2026-001", "reply_by": "2026-12-05T17:00:00+08:00"})
+    received = accept_submission(env, None, NOW, POLICY).event.data  # type: ignore[union-attr]
+    assert received.refers_to == "CMP20261101-ABCDEFGHIJKL"
+    assert received.regulator is not None and received.regulator.case_no == "工信部-2026-001"
+    assert received.regulator.reply_by == datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+    plain = accept_submission(envelope(), None, NOW, POLICY).event.data  # type: ignore[union-attr]
+    assert plain.refers_to is None and plain.regulator is None

@@ -1,4 +1,5 @@
-"""Repeat complaints (重复投诉): same customer, same category, open or recently closed."""
+"""Repeat complaints (重复投诉): same customer, same category, closed within the window; an open one is
+followed up (催单), not repeated."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from complaint_stream.domain.repeats import (
     MAX_OPEN_AGE,
     History,
     PastComplaint,
+    find_follow_up,
+    find_link,
     find_repeat,
     record_closed,
     record_opened,
@@ -27,8 +30,11 @@ def hist(*entries: PastComplaint) -> History:
     return History(complaints=entries, as_of=NOW)
 
 
-def test_an_open_complaint_of_the_same_category_makes_a_repeat():
-    assert find_repeat(hist(past("A")), "B", "network", NOW, WINDOW).complaint_id == "A"
+def test_an_open_complaint_of_the_same_category_is_followed_up_not_repeated():
+    assert find_repeat(hist(past("A")), "B", "network", NOW, WINDOW) is None
+    assert find_follow_up(hist(past("A")), "B", "network", NOW).complaint_id == "A"
+    link = find_link(hist(past("A")), "B", "network", NOW, WINDOW)
+    assert (link.kind, link.complaint_id) == ("follow_up", "A")
 
 
 def test_a_different_category_is_not_a_repeat():
@@ -46,13 +52,16 @@ def test_the_window_is_configurable():
     assert find_repeat(old, "B", "network", NOW, timedelta(days=14))
 
 
-def test_a_complaint_never_repeats_itself_when_replayed():
-    assert find_repeat(hist(past("A")), "A", "network", NOW, WINDOW) is None
+def test_a_complaint_never_repeats_or_follows_up_itself_when_replayed():
+    assert find_link(hist(past("A")), "A", "network", NOW, WINDOW) is None
+    assert find_link(hist(past("A", closed_days_ago=0.5)), "A", "network", NOW, WINDOW) is None
 
 
 def test_the_most_recent_earlier_complaint_is_named():
-    history = hist(past("OLD", days_ago=10), past("NEW", days_ago=2))
+    history = hist(past("OLD", days_ago=10, closed_days_ago=9), past("NEW", days_ago=2, closed_days_ago=1))
     assert find_repeat(history, "C", "network", NOW, WINDOW).complaint_id == "NEW"
+    history = hist(past("OLD", days_ago=10), past("NEW", days_ago=2))
+    assert find_follow_up(history, "C", "network", NOW).complaint_id == "NEW"
 
 
 def test_closing_marks_the_complaint_and_it_is_forgotten_once_a_replay_could_not_reopen_it():
@@ -88,3 +97,8 @@ def test_open_complaints_older_than_the_open_age_are_forgotten():
 def test_history_round_trips_through_dicts():
     entry = past("A", closed_days_ago=0.5)
     assert PastComplaint.from_dict(entry.to_dict()) == entry
+    full = PastComplaint("B", "network", NOW, NOW + timedelta(days=1), NOW + timedelta(days=2),
+                         NOW - timedelta(days=9), "A")
+    assert PastComplaint.from_dict(full.to_dict()) == full
+    old_shape = {"complaint_id": "A", "category": "network", "opened_at": NOW.isoformat(), "closed_at": None}
+    assert PastComplaint.from_dict(old_shape) == PastComplaint("A", "network", NOW)

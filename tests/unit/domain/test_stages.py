@@ -47,7 +47,7 @@ def test_the_hourly_sweep_forgets_entries_up_to_the_until_time(base_settings):
     assert set(state) == {submitted(2, T0).data.dedup_key}
 
 
-def test_classify_links_a_repeat_and_ignores_another_customer(base_settings):
+def test_classify_links_a_follow_up_and_ignores_another_customer(base_settings):
     received = [o.event for o in run_in_event_time(intake.binding(base_settings).stage, [
         submitted(1, T0, text="手机信号很差，经常掉线", customer={"msisdn": "13812345678"}),
         submitted(2, T0 + timedelta(hours=2), text="还是没信号，电话一直掉线", customer={"msisdn": "13812345678"}),
@@ -57,7 +57,8 @@ def test_classify_links_a_repeat_and_ignores_another_customer(base_settings):
     outputs = list(run_in_event_time(stage, received))
     a, b, other = (o.event.data for o in outputs)
     assert all(o.topic == CLASSIFIED and isinstance(o.event.data, ComplaintClassified) for o in outputs)
-    assert a.repeat_of is None and b.repeat_of == a.complaint_id and other.repeat_of is None
+    assert a.follow_up_of is None and b.follow_up_of == a.complaint_id and other.follow_up_of is None
+    assert a.repeat_of is b.repeat_of is other.repeat_of is None  # a is still open: b follows it up (催单)
 
 
 def test_stage_state_round_trips_through_the_table_codec(base_settings):

@@ -26,6 +26,7 @@ from complaint_stream.schemas import (
     DuplicateEventType,
     Envelope,
     Payload,
+    Resolution,
     TicketStatus,
     dead_letter,
     decode,
@@ -128,7 +129,8 @@ def test_a_decoder_is_built_once_per_set_of_types_and_decodes_each_accepted_type
     assert type(env) is envelope_type(ComplaintReceived) and isinstance(env, Envelope[ComplaintReceived])
     assert env.data.complaint_id == "CMP20261128-ABCDEFGHIJKL"
     resolved = ComplaintResolved(complaint_id="CMP20261128-ABCDEFGHIJKL", customer_key="k" * 32,
-                                 status=TicketStatus.CLOSED, category=Category.NETWORK, resolution="fixed",
+                                 status=TicketStatus.CLOSED, category=Category.NETWORK,
+                                 resolution=Resolution(code="technical_fix", refund_fen=500),
                                  resolved_at=NOW)
     raw = encode(wrap(resolved, source="/crm", subject=resolved.complaint_id, time=NOW))
     assert dec(raw).data == resolved
@@ -175,7 +177,7 @@ def test_a_schema_violation_names_the_field_path_without_the_union_tag():
 
 def test_the_registry_holds_every_payload_class_by_its_event_type():
     assert {p.event_type: p for p in PAYLOADS} == REGISTRY
-    assert PAYLOADS[0] is ChannelSubmission and DeadLetter in PAYLOADS and len(PAYLOADS) == 14
+    assert PAYLOADS[0] is ChannelSubmission and DeadLetter in PAYLOADS and len(PAYLOADS) == 24
     assert not any(issubclass(p, ComplaintEvent) and "event_type" not in vars(p) for p in PAYLOADS)
 
 
@@ -189,7 +191,7 @@ def test_a_second_payload_with_a_known_event_type_is_refused_at_definition():
 def test_every_event_about_one_complaint_carries_a_validated_complaint_id():
     about_one = {p for p in PAYLOADS if "complaint_id" in p.model_fields and p is not ChannelSubmission}
     assert about_one == {p for p in PAYLOADS if issubclass(p, ComplaintEvent)}
-    assert len(about_one) == 10
+    assert len(about_one) == 20
     for bad in ("", "ab", "-leading-dash", "has space", "x" * 65, "中文"):
         with pytest.raises(ValidationError):
             TypeAdapter(ComplaintId).validate_python(bad)

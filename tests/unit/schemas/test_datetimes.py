@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import types
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import pytest
 from hypothesis import given, settings
@@ -21,17 +21,27 @@ from pydantic import BaseModel
 from complaint_stream.schemas import (
     PAYLOADS,
     AddNote,
+    CallbackRecorded,
+    CancelComplaint,
+    CaseLink,
+    CaseUpdated,
     ChangePriority,
     ChannelSubmission,
+    ClassificationCorrected,
+    CommunicationRequested,
     ComplaintAssigned,
     ComplaintClassified,
     ComplaintEscalated,
     ComplaintReceived,
+    ComplaintReopened,
     ComplaintResolved,
     ComplaintStatusChanged,
     DeadLetter,
     HotSpotDetected,
+    MergeComplaints,
     ReassignComplaint,
+    ReclassifyComplaint,
+    ReopenComplaint,
     SlaEvent,
     StatisticsUpdated,
     decode,
@@ -46,31 +56,51 @@ REGION = {"province": "广东", "city": "深圳", "district": "南山"}
 
 #: One valid ``data`` of each payload type, with at least one element in every tuple of models.
 EXAMPLES: dict[type, dict[str, Any]] = {
-    ChannelSubmission: {"channel": "app", "channel_ref": "APP-1", "text": "信号差", "customer": {"msisdn": "13812345678"},
-                        "region": REGION, "occurred_at": T},
+    ChannelSubmission: {"channel": "regulator", "channel_ref": "MIIT-1", "text": "信号差",
+                        "customer": {"msisdn": "13812345678"}, "region": REGION, "occurred_at": T,
+                        "refers_to": CID, "regulator": {"case_no": "工信部-2026-1", "reply_by": T}},
     ComplaintReceived: {"complaint_id": CID, "channel": "app", "channel_ref": "APP-1", "text": "信号差",
                         "customer": {"msisdn": "+8613812345678"}, "customer_key": "k" * 32, "region": REGION,
-                        "occurred_at": T, "received_at": T},
+                        "occurred_at": T, "received_at": T, "regulator": {"case_no": "工信部-2026-1", "reply_by": T}},
     ComplaintClassified: {"complaint_id": CID, "customer_key": "k" * 32, "channel": "app", "region": REGION,
                           "customer_tier": "gold", "received_at": T, "category": "network", "confidence": 0.9,
-                          "priority": "P3", "severity": "minor"},
+                          "priority": "P3", "severity": "minor", "first_contact_at": T},
     ComplaintAssigned: {"complaint_id": CID, "team": "network-ops", "priority": "P3", "assigned_at": T,
                         "respond_by": T, "resolve_by": T},
     ComplaintStatusChanged: {"complaint_id": CID, "status": "inProgress", "changed_at": T, "actor": "agent-7"},
+    CallbackRecorded: {"complaint_id": CID, "outcome": "reached", "answer": "satisfied", "actor": "agent-7", "at": T},
     SlaEvent: {"complaint_id": CID, "kind": "at_risk", "deadline": "response", "due_at": T, "observed_at": T,
                "priority": "P2"},
     ComplaintEscalated: {"complaint_id": CID, "level": 1, "reason": "sla", "escalated_to": "supervisor",
                          "escalated_at": T, "priority": "P1"},
     ComplaintResolved: {"complaint_id": CID, "customer_key": "k" * 32, "status": "closed", "category": "network",
-                        "resolution": "fixed", "resolved_at": T,
+                        "resolution": {"code": "technical_fix", "refund_fen": 500}, "resolved_at": T,
+                        "received_at": T, "first_contact_at": T, "first_response_at": T,
+                        "regulator": {"case_no": "工信部-2026-1", "reply_by": T},
                         "status_history": [{"status": "resolved", "changed_at": T}],
                         "notes": [{"author": "agent-7", "text": "called back", "at": T}]},
+    ComplaintReopened: {"complaint_id": CID, "customer_key": "k" * 32, "reopened_at": T,
+                        "reason_code": "customer_rejected", "actor": "customer", "reopen_count": 1},
     StatisticsUpdated: {"window_start": T, "window_end": T, "dimension": "category", "counts": {"network": 3}},
     HotSpotDetected: {"province": "广东", "city": "深圳", "district": "南山", "category": "network",
                       "window_start": T, "window_end": T, "count": 9, "baseline": 1.5, "detected_at": T},
+    ReclassifyComplaint: {"complaint_id": CID, "category": "billing", "requested_by": "supervisor-1"},
+    MergeComplaints: {"complaint_id": CID, "merged_id": "CMP20261128-MMMMMMMMMMMM", "requested_by": "supervisor-1"},
+    CancelComplaint: {"complaint_id": CID, "requested_by": "supervisor-1"},
+    ReopenComplaint: {"complaint_id": CID, "requested_by": "supervisor-1"},
     ReassignComplaint: {"complaint_id": CID, "team": "billing", "requested_by": "supervisor-1"},
     ChangePriority: {"complaint_id": CID, "priority": "P1", "requested_by": "supervisor-1"},
     AddNote: {"complaint_id": CID, "note": {"author": "agent-7", "text": "customer called again", "at": T}},
+    CaseUpdated: {"complaint_id": CID, "change": "opened", "sequence": 1, "at": T, "status": "acknowledged",
+                  "category": "network", "priority": "P3", "channel": "app", "received_at": T,
+                  "first_contact_at": T, "regulator_reply_by": T},
+    CaseLink: {"complaint_id": CID, "kind": "follow_up", "from_id": "CMP20261128-FFFFFFFFFFFF", "at": T,
+               "entries": [{"at": T, "change": "follow_up"}], "resolved_at": T},
+    CommunicationRequested: {"complaint_id": CID, "template_id": "acknowledgement", "language": "zh",
+                             "channel": "sms", "recipient": "+8613812345678", "text": "已受理", "priority": "P3",
+                             "requested_at": T, "send_after": T},
+    ClassificationCorrected: {"complaint_id": CID, "text": "信号差", "channel": "app", "previous_category": "network",
+                              "category": "billing", "corrected_by": "supervisor-1", "corrected_at": T},
     DeadLetter: {"stage": "intake", "source_topic": "complaints.intake.submissions.v1", "original_value_b64": "",
                  "error": {"type": "invalid_json", "message": "not JSON"}, "failed_at": T},
 }
@@ -83,6 +113,8 @@ def datetime_paths(annotation: Any) -> list[Path]:
     model's field, 0 for the elements of a tuple or list."""
     if annotation is datetime:
         return [()]
+    if get_origin(annotation) is Annotated:  # an optional AwareDatetime: Annotated inside the union
+        return datetime_paths(get_args(annotation)[0])
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [(name, *p) for name, f in annotation.model_fields.items() for p in datetime_paths(f.annotation)]
     origin = get_origin(annotation)
@@ -125,6 +157,8 @@ def test_every_payload_type_has_an_example_and_every_event_has_datetimes_to_chec
     for p in PAYLOADS:
         assert ("time",) in datetime_paths(envelope_type(p))
     assert ("data", "notes", 0, "at") in [path for p, path in CASES if p is ComplaintResolved]
+    assert ("data", "regulator", "reply_by") in [path for p, path in CASES if p is ComplaintResolved]  # optional
+    assert ("data", "first_contact_at") in [path for p, path in CASES if p is ComplaintClassified]
     assert len(CASES) > 2 * len(PAYLOADS)
 
 
@@ -138,7 +172,8 @@ def test_every_datetime_field_of_every_event_is_an_aware_datetime():
                 model = model.model_fields[step].annotation
                 model = next((a for a in get_args(model) if isinstance(a, type) and issubclass(a, BaseModel)), model)
         field = model.model_fields[path[-1]]
-        declared_aware = any(m in field.metadata for m in AwareDatetime.__metadata__)
+        declared_aware = (any(m in field.metadata for m in AwareDatetime.__metadata__)
+                          or AwareDatetime in get_args(field.annotation))  # optional: AwareDatetime | None
         assert declared_aware or (p is ChannelSubmission and path == ("data", "occurred_at")), (p.__name__, path)
 
 

@@ -84,12 +84,20 @@ def test_complaint_keyed_topics_come_from_one_helper_with_the_same_layout():
     keyed = [t for t in topics.ALL if t.key == "complaint_id"]
     assert {t.name for t in keyed} == {t.name for t in (topics.RECEIVED, topics.CLASSIFIED, topics.ASSIGNED,
                                                         topics.STATUS, topics.SLA_EVENTS, topics.ESCALATIONS,
-                                                        topics.RESOLVED, topics.COMMANDS)}
+                                                        topics.RESOLVED, topics.COMMANDS, topics.CASES,
+                                                        topics.NOTIFICATIONS)}
     for t in keyed:
         rebuilt = topics.lifecycle_topic(t.name, t.description, t.values, producers=t.producers,
                                          consumers=t.consumers, retention_ms=t.retention_ms)
         assert rebuilt == t
-    assert {t.retention_ms for t in keyed if t is not topics.RESOLVED} == {topics.LIFECYCLE_RETENTION_MS}
+    # what a regulator appeal may need keeps 2 years; customer messages (personal data) 30 days; the rest 90
+    appeal = {topics.RECEIVED.name, topics.CLASSIFIED.name, topics.RESOLVED.name}
+    assert {t.name for t in keyed if t.retention_ms == topics.APPEAL_RETENTION_MS} == appeal
+    assert topics.APPEAL_RETENTION_MS >= 2 * 365 * 24 * 3600 * 1000
+    assert topics.NOTIFICATIONS.retention_ms == 30 * 24 * 3600 * 1000
+    assert {t.retention_ms for t in keyed if t.name not in appeal and t is not topics.NOTIFICATIONS} == {
+        topics.LIFECYCLE_RETENTION_MS}
+    assert topics.CORRECTIONS.retention_ms == topics.APPEAL_RETENTION_MS
 
 
 def test_every_topic_has_a_writer_and_a_reader_and_a_worker_on_one_side():
@@ -102,7 +110,8 @@ def test_every_topic_has_a_writer_and_a_reader_and_a_worker_on_one_side():
 
 def test_workers_and_external_parties_are_kept_apart():
     assert not {str(w) for w in topics.Worker} & {str(e) for e in topics.External}
-    assert [w for w in topics.Worker if not w.planned] == [topics.Worker.INTAKE, topics.Worker.CLASSIFY]
+    assert [w for w in topics.Worker if not w.planned] == [topics.Worker.INTAKE, topics.Worker.CLASSIFY,
+                                                           topics.Worker.LIFECYCLE]
     assert {str(w) for w in topics.Worker} == {"intake", "classify", "lifecycle", "assign", "sla", "stats"}
 
 

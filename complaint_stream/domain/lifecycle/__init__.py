@@ -1,0 +1,1 @@
+"""The lifecycle worker's pure domain: the case record, transitions, customer messages."""
