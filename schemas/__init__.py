@@ -23,6 +23,7 @@ from complaint_stream.schemas.base import (
 )
 from complaint_stream.schemas.case import (
     Callback,
+    CaseArchived,
     CaseChange,
     CaseLink,
     CaseRecord,
@@ -93,7 +94,7 @@ from complaint_stream.schemas.submission import (
 )
 
 __all__ = [
-    "Callback", "CallbackRecorded", "CancelComplaint", "CaseChange", "CaseLink", "CaseRecord", "CaseUpdated",
+    "Callback", "CallbackRecorded", "CaseArchived", "CancelComplaint", "CaseChange", "CaseLink", "CaseRecord", "CaseUpdated",
     "ClassificationCorrected", "CommandBase", "CommunicationRequested", "ComplaintReopened", "HeldMessage",
     "MergeComplaints", "MessageChannel", "ParkedUpdate", "ReclassifyComplaint", "ReopenComplaint", "Resolution",
     "RegulatorAppeal", "TimelineEntry",

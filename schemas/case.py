@@ -242,3 +242,14 @@ class CaseRecord(EventModel):
     last_message_at: AwareDatetime | None = None
     parked: tuple[ParkedUpdate, ...] = ()
     updated_at: AwareDatetime | None = None
+
+
+class CaseArchived(ComplaintEvent):
+    """A case record leaving the lifecycle worker's memory (``retention_days`` after the case ended): kept
+    on the compacted archive topic for as long as a regulator appeal may need it. Personal data: the
+    record as the worker kept it."""
+
+    event_type: ClassVar[str] = "org.complaintstream.case.archived.v1"
+
+    record: CaseRecord
+    archived_at: AwareDatetime

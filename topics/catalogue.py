@@ -33,6 +33,7 @@ from complaint_stream.schemas import (
     AddNote,
     CallbackRecorded,
     CancelComplaint,
+    CaseArchived,
     CaseLink,
     CaseUpdated,
     ChangePriority,
@@ -252,6 +253,17 @@ CASE_LINKS = TopicSpec(
     producers=(Worker.LIFECYCLE,),
     consumers=(Worker.LIFECYCLE,),
 )
+CASE_ARCHIVE = TopicSpec(
+    name="complaints.lifecycle.archive.v1",
+    description="Case records that left the lifecycle worker's memory after their case ended; personal data.",
+    key="complaint_id; compacted, so each case keeps its last record",
+    key_label="complaint id (compacted)",
+    values=(CaseArchived,),
+    cleanup_policy="compact",
+    retention_ms=APPEAL_RETENTION_MS,
+    producers=(Worker.LIFECYCLE,),
+    consumers=(External.OPERATORS, External.CRM),
+)
 NOTIFICATIONS = lifecycle_topic(
     "complaints.notifications.v1",
     "Messages for the customer (acknowledgement, result, survey): the SMS/email/WeChat/app gateway sends them.",
@@ -306,7 +318,7 @@ HOTSPOTS = TopicSpec(
 
 ALL: tuple[TopicSpec, ...] = (
     SUBMISSIONS, DEAD_LETTERS, RECEIVED, CLASSIFY_BY_CUSTOMER, CLASSIFIED, ASSIGNED, STATUS, SLA_EVENTS,
-    ESCALATIONS, RESOLVED, CASES, CASE_LINKS, NOTIFICATIONS, CORRECTIONS, COMMANDS, STATISTICS, HOTSPOTS,
+    ESCALATIONS, RESOLVED, CASES, CASE_LINKS, CASE_ARCHIVE, NOTIFICATIONS, CORRECTIONS, COMMANDS, STATISTICS, HOTSPOTS,
 )
 BY_NAME: dict[str, TopicSpec] = {t.name: t for t in ALL}
 

@@ -152,14 +152,14 @@ def partition_of(key: bytes, partitions: int) -> int:
     return int((murmur2(key) & 0x7FFFFFFF) % partitions)
 
 
-def read_changelog(settings: Settings, cid: str, timeout: float) -> ChangelogRead:
-    """Read the key's changelog partition from its beginning up to its end offset (taken when the read
-    starts), within ``timeout`` seconds."""
+def read_changelog(settings: Settings, cid: str, timeout: float, topic: str | None = None) -> ChangelogRead:
+    """Read the key's partition of the changelog (or of ``topic``, a compacted topic keyed the same way) from
+    its beginning up to its end offset (taken when the read starts), within ``timeout`` seconds."""
     from kafka import TopicPartition
 
     from complaint_stream.kafka.clients import consumer as make_consumer
 
-    topic = changelog_topic()
+    topic = topic or changelog_topic()
     key = cid.encode("utf-8")
     deadline = time.monotonic() + timeout
     ms = max(1, int(timeout * 1000))
@@ -171,7 +171,7 @@ def read_changelog(settings: Settings, cid: str, timeout: float) -> ChangelogRea
             time.sleep(0.2)  # a topic created a moment ago may not be in the metadata yet
             parts = consumer.partitions_for_topic(topic)
         if not parts:
-            raise CaseNotFound(f"no case record for {cid}: the changelog topic {topic} does not exist"
+            raise CaseNotFound(f"no case record for {cid}: the topic {topic} does not exist"
                                " (has the lifecycle worker run against this cluster?)")
         tp = TopicPartition(topic, partition_of(key, len(parts)))
         consumer.assign([tp])
@@ -203,9 +203,18 @@ def from_changelog(settings: Settings, cid: str, timeout: float) -> CaseRecord:
     where = f"{read.topic}[{read.partition}]"
     if not read.found:
         raise CaseNotFound(f"no case record for {cid} (not in the lifecycle worker's table changelog {where})")
-    if read.value is None:
-        raise CaseNotFound(f"no case record for {cid}: it was forgotten (a tombstone in {where}); ended cases are"
-                           " kept for the retention period only")
+    if read.value is None:  # left the worker's memory: archived
+        from complaint_stream.schemas import CaseArchived, DecodeError, decode
+        from complaint_stream.topics import CASE_ARCHIVE
+
+        archive = read_changelog(settings, cid, timeout, topic=CASE_ARCHIVE.name)
+        if not archive.found or archive.value is None:
+            raise CaseNotFound(f"no case record for {cid}: it left the worker's table ({where}) and is not on"
+                               f" the archive topic {archive.topic}[{archive.partition}]")
+        try:
+            return decode(archive.value, [CaseArchived]).data.record
+        except DecodeError as exc:
+            raise CaseNotFound(f"the archived record of {cid} does not decode: {exc.message}") from exc
     return _decode(read.value, where)
 
 

@@ -171,7 +171,7 @@ def test_show_of_a_forgotten_and_of_an_unknown_complaint(kafka_settings, changel
 
     forgotten = run_cli(settings, "show", cid, "--from", "changelog")
     assert forgotten.returncode == 1 and forgotten.stdout == ""
-    assert forgotten.stderr.startswith(f"complaints: no case record for {cid}: it was forgotten")
+    assert forgotten.stderr.startswith(f"complaints: no case record for {cid}: it left the worker's table")
     assert forgotten.stderr.count("\n") == 1
 
     unknown = c.cid(_unique())
@@ -181,3 +181,21 @@ def test_show_of_a_forgotten_and_of_an_unknown_complaint(kafka_settings, changel
 
     no_worker = run_cli(settings, "show", unknown, "--from", "worker")
     assert no_worker.returncode == 69 and "is not reachable" in no_worker.stderr
+
+
+def test_show_finds_a_case_that_left_the_workers_memory_on_the_archive_topic(kafka_settings, changelog):
+    from complaint_stream.schemas import CaseArchived, wrap
+    from complaint_stream.topics import CASE_ARCHIVE
+
+    _, final = _case(_unique())
+    cid = final.complaint_id
+    _write(kafka_settings, changelog, cid, CODEC.dumps(final))
+    _write(kafka_settings, changelog, cid, None)  # out of the worker's table ...
+    archived = CaseArchived(complaint_id=cid, record=final, archived_at=c.T0 + timedelta(days=40))
+    _write(kafka_settings, CASE_ARCHIVE.name, cid, wrap(archived, source="/workers/lifecycle", subject=cid)
+           .to_json_bytes())  # ... onto the archive
+    out = run_cli(_no_worker(kafka_settings), "show", cid, "--from", "changelog", "--json")
+    assert out.returncode == 0, out.stderr
+    shown = json.loads(out.stdout)
+    assert shown["complaint_id"] == cid and shown["resolution"]["refund_fen"] == 2550
+    assert RAW_PHONE not in out.stdout

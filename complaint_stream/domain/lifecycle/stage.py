@@ -21,7 +21,7 @@ the CRM, supervisors' commands, SLA events and escalations, and links from other
   complaint and the step, so a replay produces the same ids.
 * Timers (``due``): held messages, parked updates past their grace, the callback (回访) falling due and
   its retries, the automatic close after the quiet period, progress messages on long cases, and
-  forgetting ended cases after the retention period.
+  moving ended cases out of memory after ``retention_days`` onto the compacted archive topic.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from complaint_stream.schemas import (
     Callback,
     CallbackRecorded,
     CancelComplaint,
+    CaseArchived,
     CaseChange,
     CaseLink,
     CaseRecord,
@@ -87,6 +88,7 @@ from complaint_stream.schemas import (
 )
 from complaint_stream.topics import (
     ASSIGNED,
+    CASE_ARCHIVE,
     CASE_LINKS,
     CASES,
     CLASSIFIED,
@@ -142,7 +144,7 @@ class LifecycleStage(StageBase[CaseRecord]):
     name = "lifecycle"
     consumes: tuple[type[Payload], ...] = CONSUMES
     produces: tuple[TopicSpec, ...] = (CASES, RESOLVED, NOTIFICATIONS, CASE_LINKS, CORRECTIONS, SUBMISSIONS,
-                                       DEAD_LETTERS)
+                                       CASE_ARCHIVE, DEAD_LETTERS)
     state_type: Any = CaseRecord
     timer_interval: float | None = 60.0
 
@@ -204,6 +206,9 @@ class LifecycleStage(StageBase[CaseRecord]):
             elif rec.status in OPEN_FOR_FOLLOW_UPS:
                 self._progress_timer(step)
         if self._forgettable(step.rec, now):
+            if step.rec.kind != "waiting":  # out of memory, onto the compacted archive topic
+                archived = CaseArchived(complaint_id=step.rec.complaint_id, record=step.rec, archived_at=now)
+                step.emit(CASE_ARCHIVE, step.rec.complaint_id, self._wrap(archived, "archived", now))
             return None, step.outputs
         return step.rec, step.outputs
 

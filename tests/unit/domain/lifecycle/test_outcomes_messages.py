@@ -235,3 +235,21 @@ def test_a_reclassification_sends_the_phone_masked_text_to_the_corrections_topic
     assert correction.corrected_by == "sup-1"
     assert run.state[cid(1)].category.value == "billing"
     assert [e.data.change for e in run.on(CASES, 1)][-1] is CaseChange.RECLASSIFIED
+
+
+def test_an_ended_case_leaves_memory_for_the_archive_after_the_retention_period():
+    from complaint_stream.schemas import CaseArchived
+    from complaint_stream.topics import CASE_ARCHIVE
+    from tests.support.cases import callback, opened, resolve, status
+
+    t = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+    events = [*opened(1, t), status(1, "inProgress", t + timedelta(minutes=5)), resolve(1, t + timedelta(hours=1)),
+              callback(1, t + timedelta(hours=4))]
+    kept = drive(events, until=t + timedelta(days=29))
+    assert kept.state[cid(1)].status.value == "closed"
+    assert not [o for o in kept.outputs if o.topic is CASE_ARCHIVE]
+    gone = drive(events, until=t + timedelta(days=31))
+    assert cid(1) not in gone.state
+    archived = [o.event.data for o in gone.outputs if o.topic is CASE_ARCHIVE]
+    assert len(archived) == 1 and isinstance(archived[0], CaseArchived)
+    assert archived[0].record == kept.state[cid(1)]
