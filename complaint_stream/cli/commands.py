@@ -257,6 +257,37 @@ def classifier_train(args: argparse.Namespace) -> int:
     return train(lines, args.out, args.settings)
 
 
+def classifier_corrections(args: argparse.Namespace) -> int:
+    """Supervisors' category corrections (the compacted corrections topic) as training lines."""
+    import json
+
+    from complaint_stream.kafka.records import read_topic
+    from complaint_stream.schemas import ClassificationCorrected
+    from complaint_stream.topics import CORRECTIONS
+
+    require_broker(args.settings)
+    latest: dict[str, ClassificationCorrected] = {}
+    try:
+        for rec in read_topic(args.settings, CORRECTIONS, idle_timeout=args.idle):
+            if rec.envelope is not None and isinstance(rec.envelope.data, ClassificationCorrected):
+                latest[rec.envelope.data.complaint_id] = rec.envelope.data  # the last correction of a complaint wins
+    except LookupError as exc:
+        raise CommandError(str(exc.args[0])) from exc
+    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
+    try:
+        for c in latest.values():
+            line = {"text": c.text, "channel": c.channel.value, "category": c.category.value,
+                    "source": "correction", "complaint_id": c.complaint_id, "was": c.previous_category.value}
+            if c.language in ("zh", "en"):
+                line["lang"] = c.language
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    print(f"{len(latest)} corrections", file=sys.stderr)
+    return 0
+
+
 def classifier_eval(args: argparse.Namespace) -> int:
     from complaint_stream.cli.classifier_cmds import evaluate_file
 

@@ -134,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("files", nargs="+", metavar="FILE", help="JSON lines with text and category (several allowed)")
     tr.add_argument("--out", default=None, help="model path (.npz; default: COMPLAINTS_CLASSIFIER_MODEL or a file in the"
                     " state directory)")
+    cor = _add(csub, "corrections", commands.classifier_corrections,
+               "supervisors' category corrections (complaints command reclassify) as training lines",
+               "Read the compacted corrections topic and print one JSON line per corrected complaint (text with phone"
+               " numbers masked, channel, the corrected category): input for `complaints classifier train`.")
+    cor.add_argument("--out", default=None, help="write to this file instead of standard output")
+    cor.add_argument("--idle", type=float, default=3.0, help="stop after this many seconds without a record")
     ev = _add(csub, "eval", commands.classifier_eval, "per-category precision/recall/F1, macro-F1, risk P/R")
     ev.add_argument("file")
     ev.add_argument("--folds", type=int, default=5, help="cross-validation folds for the rules+model figures")

@@ -28,11 +28,14 @@ from complaint_stream.schemas import (
     CallbackRecorded,
     CaseChange,
     CaseUpdated,
+    Category,
+    ClassificationCorrected,
     CommunicationRequested,
     ComplaintResolved,
     ComplaintStatusChanged,
     DeadLetter,
     MergeComplaints,
+    ReclassifyComplaint,
     Resolution,
     TicketStatus,
     encode,
@@ -40,6 +43,7 @@ from complaint_stream.schemas import (
 )
 from complaint_stream.workers.launcher import stop_workers
 from complaint_stream.workers.registry import WORKERS
+from tests.support.cli import run_cli
 from tests.support.factories import TEXTS, submission
 from tests.support.faults import start, wait_for
 from tests.support.stream import fresh_start
@@ -50,6 +54,7 @@ pytestmark = pytest.mark.integration
 FIRST, FOLLOW_UPS = 1700, 300
 IN_PROGRESS, RESOLVED, REOPENED, CALLBACKS = 1200, 800, 100, 300
 RESOLVE_EARLY, UNKNOWN, STALE, MERGES = 100, 50, 50, 20
+RECLASSIFY_FROM, RECLASSIFIED = 1000, 10
 
 
 @pytest.fixture
@@ -166,6 +171,15 @@ def test_two_thousand_contacts_with_updates_and_a_restart(settings, tmp_path):
         for i in range(CALLBACKS, CALLBACKS + REOPENED):
             out.send(topics.STATUS, case[i], status(case[i], "inProgress", t3, i, reason_code="customer_rejected"))
             valid[case[i]] += 1
+        categories = {e.data.complaint_id: e.data.category for e in read(settings, topics.CLASSIFIED)
+                      if e.data.complaint_id in set(case)}
+        corrected = {}
+        for i in range(RECLASSIFY_FROM, RECLASSIFY_FROM + RECLASSIFIED):
+            to = Category.OTHER if categories[case[i]] is not Category.OTHER else Category.BILLING
+            corrected[case[i]] = to
+            cmd = ReclassifyComplaint(complaint_id=case[i], category=to, requested_by="sup-2", reason="misread")
+            out.send(topics.COMMANDS, case[i], wrap(cmd, source="/supervisors", subject=case[i],
+                                                    event_id=str(uuid.uuid4()), time=t3))
         survivors = range(RESOLVED + STALE, RESOLVED + STALE + MERGES)
         for i in survivors:
             merged = case[i + MERGES]
@@ -229,6 +243,17 @@ def test_two_thousand_contacts_with_updates_and_a_restart(settings, tmp_path):
     refunds = [o for o in outcomes.values() if isinstance(o, ComplaintResolved) and o.refund_fen
                and o.status is TicketStatus.RESOLVED]
     assert len(refunds) == RESOLVED // 4 and {o.refund_fen for o in refunds} == {1500}
+
+    # every correction once on the corrections topic, where `complaints classifier corrections` finds it
+    corrections = {e.data.complaint_id: e.data.category for e in read(settings, topics.CORRECTIONS)
+                   if isinstance(e.data, ClassificationCorrected) and e.data.complaint_id in ours}
+    assert corrections == corrected
+    exported = run_cli(settings, "classifier", "corrections")
+    assert exported.returncode == 0, exported.stderr
+    lines = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert {row["complaint_id"]: row["category"] for row in lines if row["complaint_id"] in ours} == {
+        cid: c.value for cid, c in corrected.items()}
+    assert sum(by_kind[CaseChange.RECLASSIFIED].values()) == RECLASSIFIED
 
     # one acknowledgement per case, none for a follow-up
     acks = Counter(e.data.complaint_id for e in {e.id: e for e in read(settings, topics.NOTIFICATIONS)}.values()

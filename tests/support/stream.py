@@ -137,7 +137,18 @@ def content(env: Envelope[Any]) -> dict[str, Any]:
     data = env.data.model_dump(mode="json")
     timed = {"text", "parameters"} if env.type == CommunicationRequested.event_type else set()
     return {"id": env.id, "type": env.type,  # a message's text and parameters carry the promised time
-            "data": {k: v for k, v in data.items() if not k.endswith("_at") and k not in timed}}
+            "data": {k: v for k, v in data.items() if not _timed(k) and k not in timed}}
+
+
+def _timed(field_name: str) -> bool:
+    """A time field: ``*_at``, and a case change's ``at`` (the receipt's time for ``opened``, wall clock live)."""
+    return field_name == "at" or field_name.endswith("_at")
+
+
+def difference(live: dict[str, Any], replayed: dict[str, Any]) -> dict[str, Any]:
+    """The data fields in which a live event differs from the replayed one: {field: (live, replayed)}."""
+    a, b = live["data"], replayed["data"]
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
 
 
 @dataclass
@@ -189,7 +200,8 @@ def compare(expected: dict[str, dict[str, Envelope[Any]]], seen: Observed) -> Co
             if len(variants) > 1:
                 differing.append(f"{topic} {eid}: {len(variants)} different copies")
             elif eid in want and variants != {repr(content(want[eid]))}:
-                differing.append(f"{topic} {eid}: differs from the undisturbed run:"
-                                 f" {content(copies[0])} != {content(want[eid])}")
+                live, replayed = content(copies[0]), content(want[eid])
+                differing.append(f"{topic} {eid} ({live['type']}): differs from the undisturbed run in"
+                                 f" (live, replayed): {difference(live, replayed)}")
     return Comparison(lost, unexpected, seen.duplicates(), differing)
 
