@@ -73,6 +73,8 @@ def utcnow() -> datetime:
 
 
 Observer = Callable[[Envelope[Any], Sequence[Output]], None]
+#: Sends one changelog record (topic name, partition, key, value) and returns an awaitable of its ack.
+ChangelogSend = Callable[[str, int, bytes, bytes | None], Awaitable[Awaitable[Any]]]
 
 
 # -- faust app -----------------------------------------------------------------------------
@@ -143,6 +145,12 @@ class Outbox:
     async def send(self, topic: TopicSpec, key: bytes | None, value: bytes) -> Awaitable[Any]:
         raise NotImplementedError
 
+    async def send_changelog(self, topic: str, partition: int, key: bytes, value: bytes | None) -> Awaitable[Any]:
+        """A state change to a table's changelog partition. Test outboxes keep no changelog: done at once."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        fut.set_result(None)
+        return fut
+
 
 class FaustOutbox(Outbox):
     """The app's producer (aiokafka underneath): batched, acks=all, idempotent ids in the events."""
@@ -153,6 +161,14 @@ class FaustOutbox(Outbox):
     async def send(self, topic: TopicSpec, key: bytes | None, value: bytes) -> Awaitable[Any]:
         producer = self.app.producer
         return await producer.send(topic.name, key, value, None, None, HEADERS)
+
+    async def send_changelog(self, topic: str, partition: int, key: bytes, value: bytes | None) -> Awaitable[Any]:
+        try:
+            return await self.app.producer.send(topic, key, value, partition, None, None)
+        except Exception as exc:  # refused before queueing: a failed future, as a broker rejection
+            fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            fut.set_exception(exc)
+            return fut
 
 
 async def send_or_fail(outbox: Outbox, topic: TopicSpec, key: bytes | None, value: bytes) -> Awaitable[Any]:
@@ -239,6 +255,10 @@ class StateStore:
     def all_keys(self) -> list[str]:
         raise NotImplementedError
 
+    async def flush(self) -> None:
+        """Make the changes since the last flush durable (the changelog); raise when they cannot be."""
+        return None
+
 
 class DictStore(StateStore):
     def __init__(self) -> None:
@@ -266,9 +286,11 @@ class TableStore(StateStore):
     key's state to the instance that owns its stream partition.
     """
 
-    def __init__(self, table: Any, partitions: int):
+    def __init__(self, table: Any, partitions: int, send: ChangelogSend | None = None):
         self.table = table
         self.partitions = partitions
+        self._send = send
+        self._pending: list[tuple[int, str, bytes | None]] = []
 
     def partition(self, key: str) -> int:
         return (murmur2(key.encode()) & 0x7FFFFFFF) % self.partitions
@@ -279,12 +301,36 @@ class TableStore(StateStore):
 
     def put(self, key: str, value: bytes) -> None:
         self.table.data[key] = value
-        self.table.send_changelog(self.partition(key), key, value)
+        self._changed(key, value)
 
     def delete(self, key: str) -> None:
         if key in self.table.data:
             del self.table.data[key]
-            self.table.send_changelog(self.partition(key), key, None)
+            self._changed(key, None)
+
+    def _changed(self, key: str, value: bytes | None) -> None:
+        if self._send is None:  # faust's own path: its producer buffer (flushed before every commit)
+            self.table.send_changelog(self.partition(key), key, value)
+        else:
+            self._pending.append((self.partition(key), key, value))
+
+    async def flush(self) -> None:
+        """Send the changes to the changelog with the app's producer and wait for the broker's acks.
+
+        faust's ``send_changelog`` queues each change in a buffer of 100 that a background task drains
+        one record at a time, and stalls the stream while it is over 100: a batch of 500 state changes
+        stalled the lifecycle worker 12-19 times per 2,000 complaints (1.2-2.2 s). Sending the batch's
+        changes straight to the producer batches them like any output, and waiting for them surfaces a
+        changelog write that fails (raised: the batch is not acknowledged) instead of losing it."""
+        pending, self._pending = self._pending, []
+        if not pending or self._send is None:
+            return
+        futures = [await self._send(self.table.changelog_topic.get_topic_name(), partition, key.encode(), value)
+                   for partition, key, value in pending]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            raise DeliveryFailed(f"{len(failures)} of {len(pending)} changelog writes failed: {failures[0]!r}")
 
     def all_keys(self) -> list[str]:
         return list(self.table.data.keys())
@@ -393,6 +439,8 @@ class StageRunner:
             self._staged.clear()  # not acknowledged: the batch is processed again from the stored state
             raise
         self.flush_state()
+        if self.table is not None:
+            await self.table.flush()  # the new states are durable before faust acknowledges the batch
         self.metrics.batch_seconds.labels(self.worker).observe(time.perf_counter() - started)
 
     def apply(self, env: Envelope[Any], now: datetime) -> Sequence[Output]:
@@ -470,6 +518,11 @@ class StageRunner:
                           self.worker, key[:80], redact_phone_numbers(repr(failures[0]))[:300])
                 continue
             self.store(key, state, new)
+        try:
+            await self.table.flush()
+        except DeliveryFailed as exc:  # the timers fire again from the recovered state: same ids
+            self.metrics.timer_failures.labels(self.worker).inc()
+            log.error("%s: timer state changes not written to the changelog: %s", self.worker, exc)
         self.metrics.table_entries.labels(self.worker, self.binding.table or "-").set(len(self.table.all_keys()))
 
     async def settle(self, pending: Pending) -> None:
@@ -578,7 +631,7 @@ def build_worker(name: str, app_id: str, binding: Binding, settings: Settings, *
     if binding.table is not None:
         partitions = binding.stream_topic.partitions
         table = TableStore(app.Table(binding.table, default=None, partitions=partitions,
-                                     key_type=str, value_type=bytes), partitions)
+                                     key_type=str, value_type=bytes), partitions, outbox.send_changelog)
     runner = StageRunner(binding, table=table, outbox=outbox,
                          dead_letters=DeadLetterSink(outbox, stage.name, metrics, clock),
                          metrics=metrics, clock=clock, observe=observe)

@@ -1,14 +1,22 @@
-"""The hostile-input run the fault suite's hostile and personal-data tests share.
+"""The hostile-input run the fault suite's hostile and personal-data tests share, and the lifecycle policy
+of the whole fault suite.
 
 Every registered worker is started as its own process, at least 10,000 hypothesis-generated records are
-published into every one of their input topics, and once the groups have committed everything, what the
+published into every one of their input topics, and once the groups have committed everything (and the
+updates the lifecycle parked for complaints it did not know have been applied or dead-lettered), what the
 workers are (same process, alive, healthy), logged and expose on ``/metrics`` is noted; then the workers
 are stopped and everything they wrote is read back. The workers never outlive the fixture's setup: other
 modules of this package run the same consumer groups (and static member ids), and must not meet them.
+
+Every fault test runs the lifecycle worker with :func:`fault_lifecycle_policy`: no quiet hours (messages
+go at once, whatever the time of day, so what a live run sends does not depend on when the suite runs), a
+grace of 3 s for updates about unknown complaints and timers every second (so parked updates come out
+within the run).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import urllib.request
@@ -20,6 +28,9 @@ from typing import Any
 
 import pytest
 
+from kafka import KafkaConsumer, TopicPartition
+
+from complaint_stream.kafka.clients import client_config
 from complaint_stream.kafka.local_broker import free_port
 from complaint_stream.schemas import DeadLetter, DecodeError, decode
 from complaint_stream.topics import DEAD_LETTERS
@@ -38,12 +49,50 @@ from tests.fault.hostile import (
     publish_over_limit,
     read_from,
     records_for,
+    sources,
 )
 from tests.support.workers import wait_caught_up
 
 #: Records per input topic (hostile and valid mixed); FAULT_RECORDS_PER_TOPIC overrides it for a quick look.
 PER_TOPIC = int(os.environ.get("FAULT_RECORDS_PER_TOPIC", "10000"))
 CATCH_UP_TIMEOUT = 240.0
+#: The lifecycle's grace for an update about a complaint it has not seen, in the fault suite (3 s).
+GRACE_MINUTES = 0.05
+SETTLE_TIMEOUT = 120.0
+
+
+def fault_lifecycle_policy(directory: Path) -> str:
+    """The packaged lifecycle policy with no quiet hours, timers every second and a 3 s grace; its path."""
+    from complaint_stream.domain.lifecycle.policy import LifecyclePolicy
+
+    policy = json.loads(LifecyclePolicy.load().file.model_dump_json(by_alias=True))
+    policy.update(quiet_hours_start="00:00", quiet_hours_end="00:00", timer_seconds=1.0,
+                  unknown_complaint_grace_minutes=GRACE_MINUTES)
+    path = directory / "lifecycle.json"
+    path.write_text(json.dumps(policy), encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture(scope="package")
+def fault_base_settings(base_settings, tmp_path_factory):
+    """``base_settings`` with the fault suite's lifecycle policy (for the brokers of the suite's own)."""
+    return base_settings.with_overrides(lifecycle_policy=fault_lifecycle_policy(tmp_path_factory.mktemp("policy")))
+
+
+@pytest.fixture(scope="package")
+def kafka_settings(kafka_settings, fault_base_settings):
+    """The session broker's settings with the fault suite's lifecycle policy."""
+    return kafka_settings.with_overrides(lifecycle_policy=fault_base_settings.lifecycle_policy)
+
+
+def changelog_topics(settings: Any) -> dict[str, str]:
+    """{worker: the changelog topic of its state table} (faust's name: ``<app id>-<table>-changelog``)."""
+    out = {}
+    for name, entry in WORKERS.items():
+        binding = entry.load().binding(settings)
+        if binding.table is not None:
+            out[name] = f"{entry.app_id}-{binding.table}-changelog"
+    return out
 
 
 @dataclass

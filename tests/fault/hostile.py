@@ -17,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import inspect
 import itertools
 import json
+import re
 import time
 import zlib
 from collections.abc import Callable, Iterable, Sequence
@@ -31,29 +33,47 @@ from hypothesis import strategies as st
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from complaint_stream.channel_api import submission_envelope, validate_submission
-from complaint_stream.domain.intake import IntakePolicy, accept_submission
+from complaint_stream.domain.intake import IntakePolicy, accept_submission, event_id
 from complaint_stream.kafka.clients import client_config
 from complaint_stream.schemas import (
     CONTENT_TYPE,
     DEAD_LETTER_KEY_HEAD,
     DEAD_LETTER_VALUE_HEAD,
     REGISTRY,
+    SEVERITY_OF_PRIORITY,
+    AddNote,
+    CallbackRecorded,
+    CancelComplaint,
+    CaseLink,
     Category,
+    ChangePriority,
     ChannelSubmission,
+    ComplaintAssigned,
+    ComplaintClassified,
+    ComplaintEscalated,
     ComplaintReceived,
     ComplaintReopened,
     ComplaintResolved,
+    ComplaintStatusChanged,
+    CustomerTier,
     DecodeError,
     Envelope,
+    MergeComplaints,
+    Note,
     Payload,
+    Priority,
+    ReassignComplaint,
+    ReclassifyComplaint,
+    ReopenComplaint,
     Resolution,
+    SlaEvent,
     TicketStatus,
     decoder_for,
     encode,
     wrap,
 )
 from complaint_stream.schemas.codec import DEAD_LETTER_HEADERS_MAX
-from complaint_stream.topics import TopicSpec
+from complaint_stream.topics import RECEIVED, SUBMISSIONS, TopicSpec
 from complaint_stream.workers.registry import WORKERS
 from complaint_stream.workers.wiring import Binding
 from tests.support.factories import submission
@@ -82,7 +102,19 @@ class InputTopic:
 
     @property
     def accepted(self) -> tuple[type[Payload], ...]:
+        """Every type the worker's decoder accepts on this topic (it decodes with its stage's ``consumes``)."""
         return tuple(self.stage.consumes)
+
+    @property
+    def sent(self) -> tuple[type[Payload], ...]:
+        """The valid types a producer puts on this topic: the catalogue's types for it, when the worker reads
+        its inputs directly (the lifecycle: each type comes from its own topic); every accepted type when
+        it re-keys them first (any of its types may come on any input)."""
+        if self.binding.repartition is None:
+            here = tuple(t for t in self.accepted if t in self.topic.values)
+            if here:
+                return here
+        return self.accepted
 
     @property
     def state_keyed(self) -> bool:
@@ -94,7 +126,8 @@ class InputTopic:
 
 
 def input_topics(settings: Any) -> list[InputTopic]:
-    """Every input topic of every registered worker: the binding's inputs and its re-keying topic."""
+    """Every input topic of every registered worker: the binding's inputs and its re-keying topic. A topic
+    two workers read (received: classify and lifecycle) is here once per reader."""
     out = []
     for name, entry in WORKERS.items():
         binding = entry.load().binding(settings)
@@ -105,10 +138,45 @@ def input_topics(settings: Any) -> list[InputTopic]:
     return out
 
 
+@dataclass(frozen=True)
+class Source:
+    """One topic the test writes into, with every registered worker that reads it (each judges every record
+    with its own decoder, and dead-letters under its own stage name)."""
+
+    readers: tuple[InputTopic, ...]
+
+    @property
+    def name(self) -> str:
+        return self.readers[0].topic.name
+
+    @property
+    def first(self) -> InputTopic:
+        return self.readers[0]
+
+    @property
+    def types(self) -> tuple[type[Payload], ...]:
+        """The valid types sent here: what a producer of the topic sends to any of its readers."""
+        return tuple(dict.fromkeys(t for r in self.readers for t in r.sent))
+
+    @property
+    def accepted(self) -> frozenset[type[Payload]]:
+        """Types at least one reader decodes."""
+        return frozenset(t for r in self.readers for t in r.accepted)
+
+
+def sources(inputs: Sequence[InputTopic]) -> list[Source]:
+    """The distinct topics of ``inputs`` (in registry order), each with its readers."""
+    readers: dict[str, list[InputTopic]] = {}
+    for t in inputs:
+        readers.setdefault(t.topic.name, []).append(t)
+    return [Source(tuple(rs)) for rs in readers.values()]
+
+
 # -- valid envelopes -------------------------------------------------------------------------------
 
 class World:
-    """Makes valid envelopes with unique references, and remembers every phone number it put anywhere."""
+    """Makes valid envelopes with unique references, and remembers every phone number it put anywhere and
+    every complaint it sent validly (what the updates of the lifecycle's builders are mostly about)."""
 
     def __init__(self, settings: Any, now: datetime, prefix: str, first: int = 500_000):
         self.now = now
@@ -117,6 +185,10 @@ class World:
                                    customer_key_secret=settings.customer_key_secret)
         self._counter = itertools.count(first)
         self.phones: set[str] = set()  # national 11-digit numbers
+        #: Complaints that exist: received validly by the lifecycle (sent on the received topic, or a valid
+        #: submission intake turns into one). Updates are about one of them 7 times in 8.
+        self.real: list[ComplaintReceived] = []
+        self._real_ids: set[str] = set()
 
     def number(self) -> int:
         return next(self._counter)
@@ -140,6 +212,34 @@ class World:
                  ) -> Envelope[ComplaintReceived]:
         env = self.submission(variant, minutes_ago, phone=phone)
         return accept_submission(env, None, self.now, self.policy).event  # type: ignore[union-attr]
+
+    def sent(self, topic: str, env: Envelope[Any]) -> None:
+        """``env`` goes onto ``topic`` valid: a complaint received there (or made by intake) exists."""
+        if topic == RECEIVED.name and isinstance(env.data, ComplaintReceived):
+            self._exists(env.data)
+        elif topic == SUBMISSIONS.name and isinstance(env.data, ChannelSubmission):
+            self._exists(accept_submission(env, None, self.now, self.policy).event.data)  # type: ignore[union-attr]
+
+    def _exists(self, received: ComplaintReceived) -> None:
+        if received.complaint_id not in self._real_ids:
+            self._real_ids.add(received.complaint_id)
+            self.real.append(received)
+
+    def complaint(self, variant: int) -> ComplaintReceived:
+        """The complaint an update is about: one that exists 7 times in 8 (when there is one yet), else one
+        no worker ever receives (the lifecycle parks the update, then dead-letters it as unknown)."""
+        if self.real and variant % 8:
+            return self.real[(variant // 8) % len(self.real)]
+        return self.received(variant).data
+
+    def other_complaint(self, variant: int, than: str) -> ComplaintReceived:
+        """Another complaint (for a merge, a link, a follow-up): existing but for every 5th variant."""
+        c = self.complaint(variant // 3 + 1 if variant % 5 else 0)
+        return c if c.complaint_id != than or not variant % 7 else self.received(variant).data
+
+    def at(self, variant: int, spread_minutes: int = 600) -> datetime:
+        """A time within ``spread_minutes`` before now, chosen by ``variant``."""
+        return self.now - timedelta(minutes=variant % spread_minutes, seconds=variant % 61)
 
     def resolved(self, variant: int = 0, received: Envelope[ComplaintReceived] | None = None
                  ) -> Envelope[ComplaintResolved]:
@@ -169,6 +269,159 @@ class World:
                                     reopen_count=1 + variant % 3)
         return wrap(payload, source="/workers/lifecycle", subject=r.complaint_id)
 
+    # -- what the lifecycle reads besides receipts: each about a complaint chosen by the variant ----------
+
+    def classified(self, variant: int = 0) -> Envelope[ComplaintClassified]:
+        """A classification (classify's output, sent directly): of an existing complaint mostly (racing
+        classify's own), now and then a follow-up (催单) of another complaint or a repeat of one."""
+        r = self.complaint(variant)
+        priority = list(Priority)[variant % 4]
+        other = self.other_complaint(variant, r.complaint_id).complaint_id
+        payload = ComplaintClassified(
+            complaint_id=r.complaint_id, customer_key=r.customer_key, channel=r.channel, region=r.region,
+            customer_tier=list(CustomerTier)[variant % len(CustomerTier)], received_at=r.received_at,
+            category=list(Category)[variant % len(Category)], confidence=(variant % 101) / 100,
+            explanation=("keyword: 信号",) if variant % 2 else (), repeat_of=other if variant % 11 == 1 else None,
+            follow_up_of=other if variant % 13 == 1 else None,
+            first_contact_at=r.received_at - timedelta(days=variant % 3) if variant % 3 else None,
+            priority=priority, severity=SEVERITY_OF_PRIORITY[priority],
+            priority_reasons=("tier",) if variant % 4 == 0 else (), classifier_version="fault-1")
+        return wrap(payload, source="/workers/classify", subject=r.complaint_id,
+                    event_id=None if variant % 3 else event_id(r.complaint_id, "classified"),  # classify's id
+                    time=self.at(variant, 60))
+
+    def assigned(self, variant: int = 0) -> Envelope[ComplaintAssigned]:
+        r = self.complaint(variant)
+        at = self.at(variant, 300)
+        payload = ComplaintAssigned(complaint_id=r.complaint_id, team=["network", "billing", "vip-desk"][variant % 3],
+                                    agent_id=None if variant % 4 == 0 else f"agent-{variant % 40}",
+                                    priority=list(Priority)[variant % 4], assigned_at=at,
+                                    respond_by=at + timedelta(hours=2), resolve_by=at + timedelta(hours=48),
+                                    reason=["", "skill match", "escalated"][variant % 3])
+        return wrap(payload, source="/workers/assign", subject=r.complaint_id, time=at)
+
+    STATUSES = (TicketStatus.IN_PROGRESS, TicketStatus.IN_PROGRESS, TicketStatus.RESOLVED, TicketStatus.PENDING,
+                TicketStatus.HELD, TicketStatus.CLOSED, TicketStatus.RESOLVED, TicketStatus.CANCELLED,
+                TicketStatus.REJECTED, TicketStatus.ACKNOWLEDGED, TicketStatus.IN_PROGRESS)
+
+    def status(self, variant: int = 0, *, to: TicketStatus | None = None, complaint: str | None = None,
+               at: datetime | None = None) -> Envelope[ComplaintStatusChanged]:
+        """A status update from an agent's system or the CRM: every status, a resolution mostly with a known
+        code, a reopen mostly with a reason, times spread over ten hours (so some are stale)."""
+        cid = complaint or self.complaint(variant).complaint_id
+        status = to or self.STATUSES[variant % len(self.STATUSES)]
+        at = at or self.at(variant)
+        resolution = None
+        if status is TicketStatus.RESOLVED and variant % 9:
+            codes = ["refund", "technical_fix", "explanation", "compensation", "teleportation"]
+            code = codes[variant % 5]
+            resolution = Resolution(code=code, root_cause=["", "cell_outage", "billing_error"][variant % 3],
+                                    refund_fen=500 * (variant % 7) if code == "refund" else None,
+                                    compensation_fen=1000 if code == "compensation" else None,
+                                    note="" if variant % 2 else "refunded the double charge")
+        payload = ComplaintStatusChanged(
+            complaint_id=cid, status=status, changed_at=at, actor=f"agent-{variant % 40}",
+            note=["", "called the customer", "waiting for the field team"][variant % 3],
+            reason_code="" if variant % 5 == 0 else ["customer_rejected", "rework", "closed_by_crm"][variant % 3],
+            resolution=resolution)
+        return wrap(payload, source=["/crm", "/agents/desk"][variant % 2], subject=cid, time=at)
+
+    def callback(self, variant: int = 0) -> Envelope[CallbackRecorded]:
+        cid = self.complaint(variant).complaint_id
+        at = self.at(variant, 120)
+        reached = variant % 4 != 0
+        answers = ["satisfied", "满意", "基本满意", "不满意", "5", "1", "Dissatisfied", "meh"]
+        payload = CallbackRecorded(complaint_id=cid, outcome="reached" if reached else "unreached",
+                                   answer=answers[variant % len(answers)] if reached else None,
+                                   actor=f"callback-{variant % 9}", at=at,
+                                   note="" if variant % 2 else "customer busy, called again")
+        return wrap(payload, source="/crm", subject=cid, time=at)
+
+    def note(self, variant: int = 0) -> Envelope[AddNote]:
+        cid = self.complaint(variant).complaint_id
+        at = self.at(variant, 300)
+        texts = ["customer called again", "客户要求尽快处理", "field team booked for Thursday"]
+        payload = AddNote(complaint_id=cid, note=Note(author=f"sup-{variant % 5}", text=texts[variant % 3], at=at))
+        return wrap(payload, source="/supervisors", subject=cid, time=at)
+
+    def change_priority(self, variant: int = 0) -> Envelope[ChangePriority]:
+        cid = self.complaint(variant).complaint_id
+        payload = ChangePriority(complaint_id=cid, priority=list(Priority)[variant % 4],
+                                 requested_by=f"sup-{variant % 5}", reason="customer is a journalist")
+        return wrap(payload, source="/supervisors", subject=cid, time=self.at(variant, 300))
+
+    def reclassify(self, variant: int = 0) -> Envelope[ReclassifyComplaint]:
+        cid = self.complaint(variant).complaint_id
+        payload = ReclassifyComplaint(complaint_id=cid, category=list(Category)[variant % len(Category)],
+                                      requested_by=f"sup-{variant % 5}", reason="wrong category")
+        return wrap(payload, source="/supervisors", subject=cid, time=self.at(variant, 300))
+
+    def reassign(self, variant: int = 0) -> Envelope[ReassignComplaint]:
+        cid = self.complaint(variant).complaint_id
+        payload = ReassignComplaint(complaint_id=cid, team=["network", "billing"][variant % 2],
+                                    agent_id=None if variant % 3 == 0 else f"agent-{variant % 40}",
+                                    requested_by=f"sup-{variant % 5}", reason="workload")
+        return wrap(payload, source="/supervisors", subject=cid, time=self.at(variant, 300))
+
+    def cancel(self, variant: int = 0) -> Envelope[CancelComplaint]:
+        cid = self.complaint(variant).complaint_id
+        payload = CancelComplaint(complaint_id=cid, requested_by=f"sup-{variant % 5}",
+                                  reason="the customer withdrew it", reason_code=["withdrawn", "duplicate"][variant % 2])
+        return wrap(payload, source="/supervisors", subject=cid, time=self.at(variant, 300))
+
+    def reopen(self, variant: int = 0) -> Envelope[ReopenComplaint]:
+        cid = self.complaint(variant).complaint_id
+        payload = ReopenComplaint(complaint_id=cid, requested_by=f"sup-{variant % 5}", reason="not fixed",
+                                  reason_code=["supervisor", "customer_rejected"][variant % 2])
+        return wrap(payload, source="/supervisors", subject=cid, time=self.at(variant, 120))
+
+    def merge(self, variant: int = 0) -> Envelope[MergeComplaints]:
+        """Merge another complaint into this one: mostly an existing one, now and then itself."""
+        cid = self.complaint(variant).complaint_id
+        merged = cid if variant % 17 == 3 else self.other_complaint(variant, cid).complaint_id
+        payload = MergeComplaints(complaint_id=cid, merged_id=merged, requested_by=f"sup-{variant % 5}",
+                                  reason="same outage")
+        return wrap(payload, source="/supervisors", subject=cid, time=self.at(variant, 300))
+
+    def sla(self, variant: int = 0) -> Envelope[SlaEvent]:
+        cid = self.complaint(variant).complaint_id
+        at = self.at(variant, 300)
+        payload = SlaEvent(complaint_id=cid, kind=["at_risk", "breached", "met"][variant % 3],
+                           deadline=["response", "resolution"][variant % 2], due_at=at + timedelta(minutes=30),
+                           observed_at=at, priority=list(Priority)[variant % 4])
+        return wrap(payload, source="/workers/sla", subject=cid, time=at)
+
+    def escalated(self, variant: int = 0) -> Envelope[ComplaintEscalated]:
+        cid = self.complaint(variant).complaint_id
+        at = self.at(variant, 300)
+        payload = ComplaintEscalated(complaint_id=cid, level=1 + variant % 5, reason="resolution deadline at risk",
+                                     escalated_to=["team-lead", "duty-manager", "regional-director"][variant % 3],
+                                     escalated_at=at, priority=list(Priority)[variant % 4])
+        return wrap(payload, source="/workers/sla", subject=cid, time=at)
+
+    def link(self, variant: int = 0) -> Envelope[CaseLink]:
+        """One case telling another (the lifecycle's own internal topic, written as anyone with topic access
+        could): a follow-up of the customer's own case or another's, a merge request, or the answers."""
+        target = self.complaint(variant)
+        source = self.other_complaint(variant, target.complaint_id)
+        kind = ["follow_up", "follow_up", "merge_request", "follow_up_refused", "merged", "merge_refused"][variant % 6]
+        at = self.at(variant, 300)
+        fields: dict[str, Any] = {}
+        if kind == "follow_up":
+            fields = {"customer_key": target.customer_key if variant % 4 else source.customer_key,
+                      "channel": source.channel, "text": "还没有处理好，请尽快", "actor": source.channel.value}
+        elif kind == "merge_request":
+            fields = {"actor": f"sup-{variant % 5}", "reason": "same outage"}
+        elif kind == "follow_up_refused":
+            fields = {"rule": ["case_not_open", "customer_mismatch", "unknown_complaint"][variant % 3],
+                      "reason": "not open", "resolved_at": at - timedelta(hours=1) if variant % 2 else None}
+        elif kind == "merged":
+            fields = {"actor": f"sup-{variant % 5}", "reason": "same outage", "follow_ups": variant % 3}
+        else:
+            fields = {"rule": ["already_resolved", "case_ended", "not_a_case"][variant % 3], "reason": "no"}
+        payload = CaseLink(complaint_id=target.complaint_id, kind=kind, from_id=source.complaint_id, at=at, **fields)
+        return wrap(payload, source="/workers/lifecycle", subject=target.complaint_id, time=at)
+
     def valid(self, payload_type: type[Payload], variant: int = 0) -> Envelope[Any]:
         try:
             build = BUILDERS[payload_type]
@@ -186,6 +439,20 @@ BUILDERS: dict[type[Payload], Callable[[World, int], Envelope[Any]]] = {
     ComplaintReceived: lambda w, v: w.received(v),
     ComplaintResolved: lambda w, v: w.resolved(v),
     ComplaintReopened: lambda w, v: w.reopened(v),
+    ComplaintClassified: World.classified,
+    ComplaintAssigned: World.assigned,
+    ComplaintStatusChanged: lambda w, v: w.status(v),
+    CallbackRecorded: World.callback,
+    AddNote: World.note,
+    ChangePriority: World.change_priority,
+    ReclassifyComplaint: World.reclassify,
+    ReassignComplaint: World.reassign,
+    CancelComplaint: World.cancel,
+    ReopenComplaint: World.reopen,
+    MergeComplaints: World.merge,
+    SlaEvent: World.sla,
+    ComplaintEscalated: World.escalated,
+    CaseLink: World.link,
 }
 
 
@@ -327,10 +594,13 @@ class Draws:
     """The strategies of one input topic, built once (building them per draw is what costs in hypothesis),
     with the world they register phone numbers in."""
 
-    def __init__(self, world: World, topic: InputTopic, other_types: tuple[type[Payload], ...] = ()):
+    def __init__(self, world: World, source: Source):
         self.world = world
-        self.topic = topic
-        self.other_types = other_types  # buildable types this topic does not accept
+        self.source = source
+        self.topic = source.first  # the documented key is the same for every reader (see key_for)
+        # valid events of a type no reader of this topic accepts (of a type sent elsewhere, when all do)
+        other_types = (tuple(t for t in BUILDERS if t not in source.accepted)
+                       or tuple(t for t in BUILDERS if t not in source.types))
         self.phone = phone_text(world)
         self.json = json_values(world, self.phone)
         self.non_string_json = self.json.filter(lambda v: not isinstance(v, str))
@@ -352,7 +622,7 @@ class Draws:
             st.integers(200, 5000).map(lambda n: "t" * n),
         )
         self.extra_name = st.one_of(st.text(max_size=20), self.phone, st.sampled_from(["type", "data", ""]))
-        self.accepted = st.sampled_from(topic.accepted)
+        self.accepted = st.sampled_from(source.types)
         self.others = st.sampled_from(other_types) if other_types else None
         self.big_size = st.sampled_from(BIG_SIZES)
         self.maybe_phone = st.one_of(st.none(), self.phone)
@@ -395,14 +665,18 @@ def hostile_record(draw: Any, d: Draws) -> list[Rec]:
 
     if kind == "valid":
         env = valid_env()
+        world.sent(topic.topic.name, env)
         return [Rec(topic.topic.name, d.key_for(env), encode(env), HEADERS, "valid")]
     if kind == "replay":  # the same record twice (a producer retry, a replayed topic)
         env = valid_env()
+        world.sent(topic.topic.name, env)
         rec = Rec(topic.topic.name, d.key_for(env), encode(env), HEADERS, "replay")
         return [rec, Rec(rec.topic, rec.key, rec.value, rec.headers, "replay")]
     if kind == "out_of_order":
-        return [Rec(topic.topic.name, d.key_for(e), encode(e), HEADERS, "out_of_order")
-                for e in out_of_order(world, topic, draw(d.variant))]
+        envs = out_of_order(world, d.source, draw(d.variant))
+        for e in envs:
+            world.sent(topic.topic.name, e)
+        return [Rec(topic.topic.name, d.key_for(e), encode(e), HEADERS, "out_of_order") for e in envs]
     if kind == "binary":
         return one(draw(d.binary), None, "binary")
     if kind == "text":
@@ -499,10 +773,11 @@ def hostile_records(d: Draws) -> st.SearchStrategy[list[Rec]]:
     return st.lists(hostile_record(d), min_size=4, max_size=8).map(lambda groups: [r for g in groups for r in g])
 
 
-def out_of_order(world: World, topic: InputTopic, variant: int) -> list[Envelope[Any]]:
+def out_of_order(world: World, source: Source, variant: int) -> list[Envelope[Any]]:
     """Valid events, the later one first: a closing (and a reopen, where they are read) before its complaint,
-    or a submission that happened later published before one that happened earlier."""
-    accepted = set(topic.accepted)
+    a submission that happened later published before one that happened earlier, or a resolution before
+    the update that took the complaint in hand."""
+    accepted = set(source.types)
     if ComplaintResolved in accepted and ComplaintReceived in accepted:
         received = world.received(variant)
         reopen = [world.reopened(variant, received)] if ComplaintReopened in accepted and variant % 2 else []
@@ -511,7 +786,12 @@ def out_of_order(world: World, topic: InputTopic, variant: int) -> list[Envelope
         later = world.submission(variant, minutes_ago=1)
         phone = later.data.customer.msisdn.removeprefix("+86")
         return [later, world.submission(variant + 1, minutes_ago=2 + variant % 500, phone=phone)]
-    return [world.valid(t, variant) for t in reversed(topic.accepted)]
+    if ComplaintStatusChanged in accepted:
+        cid = world.complaint(variant).complaint_id
+        taken = world.now - timedelta(minutes=10 + variant % 300)
+        return [world.status(variant, to=TicketStatus.RESOLVED, complaint=cid, at=taken + timedelta(minutes=5)),
+                world.status(variant, to=TicketStatus.IN_PROGRESS, complaint=cid, at=taken)]
+    return [world.valid(t, variant) for t in reversed(source.types)]
 
 
 @st.composite
@@ -604,15 +884,15 @@ def phone_record(draw: Any, d: Draws) -> list[Rec]:
     return [Rec(topic.topic.name, key, to_json(obj, draw(st.booleans())), headers, "phone")]
 
 
-def phone_records(topic: InputTopic, world: World, target: int) -> list[Rec]:
+def phone_records(source: Source, world: World, target: int) -> list[Rec]:
     """``target`` records with phone numbers for one topic: 2 in 3 from :func:`phone_record`, the rest
     from the general hostile mix (valid ones included)."""
-    d = Draws(world, topic, other_types=tuple(t for t in BUILDERS if t not in topic.accepted))
+    d = Draws(world, source)
     mixed = st.lists(st.one_of(phone_record(d), phone_record(d), hostile_record(d)), min_size=4, max_size=8).map(
         lambda groups: [r for g in groups for r in g])
     recs: list[Rec] = []
     for attempt in range(5):
-        recs += generate(mixed, max(1, (target - len(recs)) // 5), f"phones:{topic.topic.name}#{attempt}")
+        recs += generate(mixed, max(1, (target - len(recs)) // 5), f"phones:{source.name}#{attempt}")
         if len(recs) >= target:
             break
     return recs[:target]
@@ -634,20 +914,22 @@ def generate(strategy: st.SearchStrategy[list[Rec]], examples: int, name: str) -
     return out
 
 
-def records_for(topic: InputTopic, world: World, target: int) -> list[Rec]:
-    """Exactly ``target`` hostile and valid records for one input topic, plus 6 near the size limit."""
-    for t in topic.accepted:
-        world.valid(t)  # fails with a clear message when a worker consumes a type with no builder
-    d = Draws(world, topic, other_types=tuple(t for t in BUILDERS if t not in topic.accepted))
+def records_for(source: Source, world: World, target: int) -> list[Rec]:
+    """Exactly ``target`` hostile and valid records for one input topic (whoever reads it), plus 6 near
+    the size limit."""
+    for reader in source.readers:
+        for t in reader.accepted:
+            world.valid(t)  # fails with a clear message when a worker consumes a type with no builder
+    d = Draws(world, source)
     recs: list[Rec] = []
     for attempt in range(5):  # an example draws ~6 records; top up (with another seed) if short
-        recs += generate(hostile_records(d), max(1, (target - len(recs)) // 5), f"{topic.topic.name}#{attempt}")
+        recs += generate(hostile_records(d), max(1, (target - len(recs)) // 5), f"{source.name}#{attempt}")
         if len(recs) >= target:
             break
-    assert len(recs) >= target, f"hypothesis drew only {len(recs)} records for {topic.topic.name}"
+    assert len(recs) >= target, f"hypothesis drew only {len(recs)} records for {source.name}"
     del recs[target:]
     for how in ("junk", "text", "extra"):
-        recs += generate(near_limit_records(d, how), 2, f"{topic.topic.name}:{how}")
+        recs += generate(near_limit_records(d, how), 2, f"{source.name}:{how}")
     return recs
 
 
@@ -794,17 +1076,48 @@ class Expectation:
 
 def expectations(recs: Sequence[Rec], inputs: Sequence[InputTopic], now: datetime | None = None
                  ) -> list[Expectation]:
-    """Judge every record with the pure decoder of the worker that reads its topic."""
+    """Judge every record with the pure decoder of each worker that reads its topic (one expectation per
+    record and reader)."""
     now = now or datetime.now(UTC)
-    by_topic = {t.topic.name: t for t in inputs}
+    readers: dict[str, list[InputTopic]] = {}
+    for t in inputs:
+        readers.setdefault(t.topic.name, []).append(t)
     out = []
     for rec in recs:
-        topic = by_topic[rec.topic]
-        try:
-            out.append(Expectation(rec, topic, envelope=topic.decode(rec.value, now)))
-        except DecodeError as exc:
-            out.append(Expectation(rec, topic, error=exc))
+        for topic in readers.get(rec.topic, ()):
+            try:
+                out.append(Expectation(rec, topic, envelope=topic.decode(rec.value, now)))
+            except DecodeError as exc:
+                out.append(Expectation(rec, topic, error=exc))
     return out
+
+
+# -- refusals --------------------------------------------------------------------------------------
+
+def refusal_rules(stage: Any) -> frozenset[str]:
+    """Every rule ``stage`` can refuse a valid event with (``Refused``, dead-lettered as ``refused`` with the
+    message ``<rule>: <detail>``): the rule names its module raises literally, and those of its transition
+    table (the refusals of status pairs, the default, and the closed and ended rules). Empty for a stage
+    that refuses nothing."""
+    source = inspect.getsource(inspect.getmodule(type(stage)))  # type: ignore[arg-type]
+    rules = set(re.findall(r'Refused\(\s*"([a-z_]+)"', source))
+    table = getattr(stage, "table", None)
+    if table is not None:
+        f = table.file
+        rules |= {*f.refusals.values(), f.default_refusal, f.closed_refusal, f.ended_refusal}
+    return frozenset(rules)
+
+
+def refused_rule(message: str) -> str:
+    """The rule of a refusal's dead-letter message (``<rule>: <detail>``)."""
+    return message.split(":", 1)[0].strip()
+
+
+def parked_copy_sha256(env: Envelope[Any]) -> str:
+    """The SHA-256 a refusal of ``env`` has in its dead letter when the stage had parked it first (it keeps the
+    event as JSON, not the original bytes, and dead-letters that later, from its timer or when the case
+    opens, without source partition and offset)."""
+    return hashlib.sha256(env.model_dump_json().encode()).hexdigest()
 
 
 @dataclass

@@ -135,8 +135,10 @@ def content(env: Envelope[Any]) -> dict[str, Any]:
     without processing timestamps (``received_at`` and the like are wall-clock time live, event time
     in a replay)."""
     data = env.data.model_dump(mode="json")
-    timed = {"text", "parameters"} if env.type == CommunicationRequested.event_type else set()
-    return {"id": env.id, "type": env.type,  # a message's text and parameters carry the promised time
+    # a message's text and parameters carry the promised time; outside quiet hours its send_after is the
+    # processing time (now), so a repeat after a crash has a later one
+    timed = {"text", "parameters", "send_after"} if env.type == CommunicationRequested.event_type else set()
+    return {"id": env.id, "type": env.type,
             "data": {k: v for k, v in data.items() if not _timed(k) and k not in timed}}
 
 
@@ -198,7 +200,10 @@ def compare(expected: dict[str, dict[str, Envelope[Any]]], seen: Observed) -> Co
         for eid, copies in got.items():
             variants = {repr(content(c)) for c in copies}
             if len(variants) > 1:
-                differing.append(f"{topic} {eid}: {len(variants)} different copies")
+                first, other = content(copies[0]), next(content(c) for c in copies if repr(content(c)) != repr(
+                    content(copies[0])))
+                differing.append(f"{topic} {eid} ({first['type']}): {len(variants)} different copies, e.g."
+                                 f" {difference(first, other)}")
             elif eid in want and variants != {repr(content(want[eid]))}:
                 live, replayed = content(copies[0]), content(want[eid])
                 differing.append(f"{topic} {eid} ({live['type']}): differs from the undisturbed run in"
