@@ -23,6 +23,7 @@ from complaint_stream.schemas import (
     AddNote,
     CallbackRecorded,
     CancelComplaint,
+    CaseArchived,
     CaseLink,
     CaseUpdated,
     ChangePriority,
@@ -104,6 +105,16 @@ EXAMPLES: dict[type, dict[str, Any]] = {
     DeadLetter: {"stage": "intake", "source_topic": "complaints.intake.submissions.v1", "original_value_b64": "",
                  "error": {"type": "invalid_json", "message": "not JSON"}, "failed_at": T},
 }
+#: A case record with every part that holds a time: the receipt and classification it was built from,
+#: the callback, the timeline, notes, a message held through quiet hours and an update parked for it.
+EXAMPLES[CaseArchived] = {"complaint_id": CID, "archived_at": T, "record": {
+    "complaint_id": CID, "kind": "case", "received": EXAMPLES[ComplaintReceived],
+    "classified": EXAMPLES[ComplaintClassified], "status": "closed", "first_contact_at": T,
+    "first_response_at": T, "regulator": {"case_no": "GD-1", "reply_by": T}, "resolved_at": T,
+    "callback": {"due_at": T, "at": T}, "closed_at": T, "timeline": [{"at": T, "change": "closed"}],
+    "notes": [{"author": "a", "text": "t", "at": T}], "last_change": {"/crm": T}, "last_message_at": T,
+    "held": [{"event": EXAMPLES[CommunicationRequested], "event_id": "m1"}],
+    "parked": [{"raw": "{}", "event_id": "e1", "topic": "t", "parked_at": T}], "updated_at": T}}
 
 Path = tuple[str | int, ...]
 
