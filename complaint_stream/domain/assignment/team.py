@@ -192,15 +192,19 @@ def reassign_to(state: TeamState | None, complaint_id: str, agent: str, now: dat
                 team: TeamSpec) -> tuple[TeamState, list[Decision]]:
     """A supervisor gives the complaint to ``agent`` (改派): taken from the agent or the queue holding it
     here (or new to the team), whatever the agent's presence, skill or language, but never over its
-    capacity (refused: pick an agent with room). The decisions: the assignment, then the waiting work
-    the previous holder's freed room takes."""
+    capacity (refused: pick an agent with room). The decisions: the assignment (``replay`` when the
+    agent already holds it), then the waiting work that can now be served (the previous holder's freed
+    room, or hours that started since the last transition)."""
     state = _ready(state, team)
     spec = team.agent(agent)
     target = state.agent(agent)
     if spec is None or target is None:
         raise Refused("unknown_agent", f"{agent} is not an agent of team {team.id}")
     if complaint_id in target.open:
-        return state, [Assigned(complaint_id, agent, f"already held by {agent}", replay=True)]
+        # A replay changes no holder, but it is a transition at ``now`` like any other: the working hours
+        # may have started since the last one, so the waiting work that can be served is served.
+        state, more = _drain(state, now, team)
+        return state, [Assigned(complaint_id, agent, f"already held by {agent}", replay=True), *more]
     if target.load >= spec.capacity:
         raise Refused("agent_at_capacity", f"{agent} holds {target.load} of {spec.capacity} complaints;"
                                            " pick an agent with room")
