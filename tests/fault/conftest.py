@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from kafka import KafkaConsumer, TopicPartition
 
 from complaint_stream.kafka.clients import client_config
@@ -44,14 +43,16 @@ from tests.fault.hostile import (
     World,
     end_offsets,
     expectations,
+    generate_all,
     input_topics,
+    parked_copy_sha256,
+    pool_records,
     publish,
     publish_over_limit,
     read_from,
-    records_for,
     sources,
 )
-from tests.support.workers import wait_caught_up
+from tests.support.workers import lag
 
 #: Records per input topic (hostile and valid mixed); FAULT_RECORDS_PER_TOPIC overrides it for a quick look.
 PER_TOPIC = int(os.environ.get("FAULT_RECORDS_PER_TOPIC", "10000"))
@@ -130,14 +131,23 @@ class Run:
     start: dict[Any, int] = field(default_factory=dict)
     out: dict[str, list[Raw]] = field(default_factory=dict)
     letters: dict[tuple[str, int | None, int | None], list[Letter]] = field(default_factory=dict)
+    #: Dead letters a stage wrote for an event it had kept (parked) first, by (key, SHA-256 of the kept
+    #: copy): they have no source partition and offset (see ``hostile.parked_copy_sha256``).
+    parked_letters: dict[tuple[bytes | None, str | None], list[Letter]] = field(default_factory=dict)
     undecodable_letters: list[Raw] = field(default_factory=list)
+    #: What the workers wrote onto topics that workers read (intake's received complaints, classify's
+    #: classifications, the lifecycle's links and outcomes ...), judged by each reader's decoder as the
+    #: test's own records are.
+    fed: list[Expectation] = field(default_factory=list)
     states: dict[str, WorkerState] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    volume: dict[str, tuple[int, int]] = field(default_factory=dict)  # topic -> records, bytes read back
 
     def topics_read(self) -> list[str]:
-        """Every topic a registered worker writes: its stage's outputs, its re-keying topic, the dead letters
-        (the inputs nobody but the test writes are not read back: the test knows what it sent)."""
-        names = {DEAD_LETTERS.name}
+        """Every topic a registered worker writes: its stage's outputs, its re-keying topic, its state table's
+        changelog, the dead letters (the inputs nobody but the test writes are not read back: the test
+        knows what it sent)."""
+        names = {DEAD_LETTERS.name, *changelog_topics(self.settings).values()}
         for t in self.inputs:
             names |= {p.name for p in t.stage.produces}
             if t.binding.repartition is not None:
@@ -147,9 +157,67 @@ class Run:
     def worker_inputs(self, worker: str) -> list[str]:
         return sorted({t.topic.name for t in self.inputs if t.worker == worker})
 
-    def catch_up(self) -> None:
-        for name in WORKERS:  # in registry order: a worker's outputs are the next one's inputs
-            wait_caught_up(self.settings, name, self.worker_inputs(name), timeout=CATCH_UP_TIMEOUT)
+    def catch_up(self, timeout: float = CATCH_UP_TIMEOUT) -> None:
+        """Wait until every worker's group has committed every record of its inputs (in registry order: a
+        worker's outputs are the next one's inputs); fail at once, with its log, if a worker exits."""
+        for name in WORKERS:
+            deadline = time.monotonic() + timeout
+            while True:
+                self.check_alive()
+                behind = {tp: n for tp, n in lag(self.settings, WORKERS[name].app_id, self.worker_inputs(name)).items()
+                          if n}
+                if not behind:
+                    break
+                assert time.monotonic() < deadline, f"{name} left partitions behind after {timeout:.0f}s: {behind}"
+                time.sleep(0.3)
+
+    def check_alive(self) -> None:
+        for name, proc in self.workers.items():
+            code = proc.proc.poll()
+            if code is not None:
+                log = "\n".join(line[:600] for line in proc.tail(20_000).splitlines()
+                                if "dead-lettered" not in line)[-4000:]
+                raise AssertionError(f"worker {name} exited with code {code} during the run; its log, but for"
+                                     f" dead letters:\n{log}")
+
+    def settle(self, timeout: float = SETTLE_TIMEOUT) -> None:
+        """Catch up, then wait until no worker's state holds a parked update (the lifecycle keeps an update
+        about a complaint it has not seen for its grace, then applies or dead-letters it from its timer),
+        and catch up with what those timers fed back (links, outcomes), until both hold at once. Polls the
+        state tables' changelogs from the run's start: the latest record of each key tells."""
+        deadline = time.monotonic() + timeout
+        self.catch_up()
+        topics = list(changelog_topics(self.settings).values())
+        consumer = KafkaConsumer(**client_config(self.settings), enable_auto_commit=False, group_id=None,
+                                 max_partition_fetch_bytes=4 * 1024 * 1024, check_crcs=False)
+        waiting: set[tuple[str, bytes | None]] = set()
+        try:
+            tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+            consumer.assign(tps)
+            for tp in tps:
+                consumer.seek(tp, self.start.get(tp, 0))
+            while True:
+                ends = consumer.end_offsets(tps)
+                while any(consumer.position(tp) < ends[tp] for tp in tps):
+                    for tp, msgs in consumer.poll(timeout_ms=500, max_records=5000).items():
+                        for m in msgs:
+                            if m.value is not None and b'"parked":[{' in m.value and json.loads(m.value)["parked"]:
+                                waiting.add((tp.topic, m.key))
+                            else:
+                                waiting.discard((tp.topic, m.key))
+                if not waiting:
+                    before = dict(ends)
+                    self.catch_up()  # what the last timers fed back, processed
+                    if consumer.end_offsets(tps) == before:
+                        return
+                    continue
+                assert time.monotonic() < deadline, (
+                    f"{len(waiting)} records still hold parked updates after {timeout:.0f}s:"
+                    f" {sorted(waiting, key=str)[:5]}")
+                self.check_alive()
+                time.sleep(0.5)  # the timers run every second
+        finally:
+            consumer.close()
 
     def start_workers(self, names: list[str] | None = None) -> None:
         names = names or list(WORKERS)
@@ -175,15 +243,36 @@ class Run:
 
     def read_back(self) -> None:
         self.out = read_from(self.settings, self.start, self.topics_read())
-        self.letters, self.undecodable_letters = {}, []
+        self.volume = {t: (len(raws), sum(len(r.value or b"") for r in raws)) for t, raws in self.out.items()}
+        self.letters, self.parked_letters, self.undecodable_letters = {}, {}, []
         for raw in self.out[DEAD_LETTERS.name]:
             try:
                 letter = decode(raw.value, [DeadLetter]).data
             except DecodeError:
                 self.undecodable_letters.append(raw)
                 continue
+            if letter.source_partition is None and letter.source_offset is None:
+                self.parked_letters.setdefault((letter.original_key, letter.original_sha256), []).append(
+                    Letter(raw, letter))
+                continue
             coords = (letter.source_topic, letter.source_partition, letter.source_offset)
             self.letters.setdefault(coords, []).append(Letter(raw, letter))
+        ours = {r.coords for r in self.recs}
+        fed = [Rec(raw.topic, raw.key, raw.value, (), "produced", raw.partition, raw.offset)
+               for t in sorted({t.topic.name for t in self.inputs}) for raw in self.out.get(t, ())
+               if (raw.topic, raw.partition, raw.offset) not in ours]
+        self.fed = expectations(fed, self.inputs)
+
+    def letters_of(self, e: Expectation) -> list[Letter]:
+        """The dead letters the reader of ``e`` wrote for its record: at the record's coordinates, and, for a
+        decodable one, those of the copy it had parked."""
+        stage = e.input.stage.name
+        found = [x for x in self.letters.get(e.rec.coords, []) if x.letter.stage == stage]
+        if e.envelope is not None:
+            key = str(e.input.stage.state_key(e.envelope)).encode()
+            found += [x for x in self.parked_letters.get((key, parked_copy_sha256(e.envelope)), [])
+                      if x.letter.stage == stage]
+        return found
 
 
 def interleave(per_topic: dict[str, list[Rec]]) -> list[Rec]:
@@ -195,12 +284,12 @@ def interleave(per_topic: dict[str, list[Rec]]) -> list[Rec]:
 
 
 @pytest.fixture(scope="package")
-def hostile_broker(tmp_path_factory, base_settings):
+def hostile_broker(tmp_path_factory, fault_base_settings):
     """A broker of the hostile-input run's own: it writes undecodable records straight onto topics that
     other tests read whole (received, resolved), so it must not share the session broker."""
     from tests.support.faults import broker_of_its_own
 
-    with broker_of_its_own(tmp_path_factory, base_settings, "hostile") as (_broker, settings):
+    with broker_of_its_own(tmp_path_factory, fault_base_settings, "hostile") as (_broker, settings):
         yield settings
 
 
@@ -210,12 +299,12 @@ def hostile_run(hostile_broker, tmp_path_factory):
     workers' states noted, the workers stopped, and what they wrote read back."""
     began = time.monotonic()
     settings = hostile_broker
-    world = World(settings, datetime.now(UTC), prefix=f"FLT{uuid.uuid4().hex[:6].upper()}")
+    world = World(settings, datetime.now(UTC), prefix=f"FLT{uuid.uuid4().hex[:6].upper()}", pool_size=PER_TOPIC // 5)
     run = Run(settings, world, input_topics(settings), tmp_path_factory.mktemp("fault-logs"))
     try:
         run.start_workers()
         t = time.monotonic()  # hypothesis generates while the workers start (their own processes)
-        per_topic = {topic.topic.name: records_for(topic, world, PER_TOPIC) for topic in run.inputs}
+        per_topic = generate_all(world, sources(run.inputs), PER_TOPIC)
         run.timings["generate"] = time.monotonic() - t
         t = time.monotonic()
         wait_ready(list(run.workers.values()), timeout=120)
@@ -223,12 +312,20 @@ def hostile_run(hostile_broker, tmp_path_factory):
 
         run.start = end_offsets(settings, run.topics_read())
         t = time.monotonic()
-        run.recs = publish(settings, interleave(per_topic))
-        run.over_limit = {topic.topic.name: publish_over_limit(settings, topic.topic.name) for topic in run.inputs}
+        # the run's complaints first, received and classified before the updates about them come
+        run.recs = publish(settings, pool_records(world))
+        run.catch_up()
+        run.timings["pool"] = time.monotonic() - t
+        t = time.monotonic()
+        run.recs += publish(settings, interleave(per_topic))
+        run.over_limit = {source.name: publish_over_limit(settings, source.name) for source in sources(run.inputs)}
         run.timings["publish"] = time.monotonic() - t
         t = time.monotonic()
         run.catch_up()
         run.timings["catch_up"] = time.monotonic() - t
+        t = time.monotonic()
+        run.settle()
+        run.timings["settle"] = time.monotonic() - t
         run.note_states()
     finally:
         run.stop()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import hashlib
 import inspect
 import itertools
@@ -73,7 +74,7 @@ from complaint_stream.schemas import (
     wrap,
 )
 from complaint_stream.schemas.codec import DEAD_LETTER_HEADERS_MAX
-from complaint_stream.topics import RECEIVED, SUBMISSIONS, TopicSpec
+from complaint_stream.topics import RECEIVED, TopicSpec
 from complaint_stream.workers.registry import WORKERS
 from complaint_stream.workers.wiring import Binding
 from tests.support.factories import submission
@@ -174,21 +175,27 @@ def sources(inputs: Sequence[InputTopic]) -> list[Source]:
 
 # -- valid envelopes -------------------------------------------------------------------------------
 
-class World:
-    """Makes valid envelopes with unique references, and remembers every phone number it put anywhere and
-    every complaint it sent validly (what the updates of the lifecycle's builders are mostly about)."""
+#: Numbers of the pool's complaints (phone numbers 13x9xxxxxxx): above any counter of a world.
+POOL_FIRST = 90_000_000
 
-    def __init__(self, settings: Any, now: datetime, prefix: str, first: int = 500_000):
+
+class World:
+    """Makes valid envelopes with unique references, and remembers every phone number it put anywhere.
+
+    Its ``pool`` is the run's complaints: ``pool_size`` received complaints, each published once, valid, on
+    the received topic (:func:`pool_records`), so that they exist; the updates the lifecycle reads are about
+    one of them 7 times in 8 (applied or refused by its rules), else about a complaint no worker receives
+    (parked, then dead-lettered as unknown). The pool depends only on the prefix and ``now``, so worlds made
+    alike (one per topic, each with a counter range of its own) share it."""
+
+    def __init__(self, settings: Any, now: datetime, prefix: str, first: int = 500_000, pool_size: int = 0):
         self.now = now
         self.prefix = prefix
         self.policy = IntakePolicy(dedup_window=timedelta(days=settings.dedup_window_days),
                                    customer_key_secret=settings.customer_key_secret)
         self._counter = itertools.count(first)
         self.phones: set[str] = set()  # national 11-digit numbers
-        #: Complaints that exist: received validly by the lifecycle (sent on the received topic, or a valid
-        #: submission intake turns into one). Updates are about one of them 7 times in 8.
-        self.real: list[ComplaintReceived] = []
-        self._real_ids: set[str] = set()
+        self.pool: list[Envelope[ComplaintReceived]] = [self._pooled(i) for i in range(pool_size)]
 
     def number(self) -> int:
         return next(self._counter)
@@ -213,23 +220,22 @@ class World:
         env = self.submission(variant, minutes_ago, phone=phone)
         return accept_submission(env, None, self.now, self.policy).event  # type: ignore[union-attr]
 
-    def sent(self, topic: str, env: Envelope[Any]) -> None:
-        """``env`` goes onto ``topic`` valid: a complaint received there (or made by intake) exists."""
-        if topic == RECEIVED.name and isinstance(env.data, ComplaintReceived):
-            self._exists(env.data)
-        elif topic == SUBMISSIONS.name and isinstance(env.data, ChannelSubmission):
-            self._exists(accept_submission(env, None, self.now, self.policy).event.data)  # type: ignore[union-attr]
-
-    def _exists(self, received: ComplaintReceived) -> None:
-        if received.complaint_id not in self._real_ids:
-            self._real_ids.add(received.complaint_id)
-            self.real.append(received)
+    def _pooled(self, i: int) -> Envelope[ComplaintReceived]:
+        """The pool's ``i``-th complaint, the same in every world of this prefix and time."""
+        n = POOL_FIRST + i
+        at = self.now - timedelta(minutes=i % 600)
+        obj = submission(i, at, channel_ref=f"{self.prefix}-P{i}")
+        obj["customer"]["msisdn"] = self.phone(f"13{(n % 9) + 1}{n:08d}")
+        obj["occurred_at"] = at.isoformat()
+        env = submission_envelope(validate_submission(obj, now=self.now))
+        env = env.model_copy(update={"id": f"{self.prefix}-pool-{i}"})  # a derived complaint id: from this
+        return accept_submission(env, None, self.now, self.policy).event  # type: ignore[union-attr]
 
     def complaint(self, variant: int) -> ComplaintReceived:
-        """The complaint an update is about: one that exists 7 times in 8 (when there is one yet), else one
+        """The complaint an update is about: one of the pool 7 times in 8 (when there is a pool), else one
         no worker ever receives (the lifecycle parks the update, then dead-letters it as unknown)."""
-        if self.real and variant % 8:
-            return self.real[(variant // 8) % len(self.real)]
+        if self.pool and variant % 8:
+            return self.pool[(variant // 8) % len(self.pool)].data
         return self.received(variant).data
 
     def other_complaint(self, variant: int, than: str) -> ComplaintReceived:
@@ -665,18 +671,14 @@ def hostile_record(draw: Any, d: Draws) -> list[Rec]:
 
     if kind == "valid":
         env = valid_env()
-        world.sent(topic.topic.name, env)
         return [Rec(topic.topic.name, d.key_for(env), encode(env), HEADERS, "valid")]
     if kind == "replay":  # the same record twice (a producer retry, a replayed topic)
         env = valid_env()
-        world.sent(topic.topic.name, env)
         rec = Rec(topic.topic.name, d.key_for(env), encode(env), HEADERS, "replay")
         return [rec, Rec(rec.topic, rec.key, rec.value, rec.headers, "replay")]
     if kind == "out_of_order":
-        envs = out_of_order(world, d.source, draw(d.variant))
-        for e in envs:
-            world.sent(topic.topic.name, e)
-        return [Rec(topic.topic.name, d.key_for(e), encode(e), HEADERS, "out_of_order") for e in envs]
+        return [Rec(topic.topic.name, d.key_for(e), encode(e), HEADERS, "out_of_order")
+                for e in out_of_order(world, d.source, draw(d.variant))]
     if kind == "binary":
         return one(draw(d.binary), None, "binary")
     if kind == "text":
@@ -931,6 +933,49 @@ def records_for(source: Source, world: World, target: int) -> list[Rec]:
     for how in ("junk", "text", "extra"):
         recs += generate(near_limit_records(d, how), 2, f"{source.name}:{how}")
     return recs
+
+
+def pool_records(world: World) -> list[Rec]:
+    """The pool's complaints, each once, valid, on the received topic (keyed by complaint id)."""
+    return [Rec(RECEIVED.name, env.subject.encode(), encode(env), HEADERS, "valid") for env in world.pool]
+
+
+#: Numbers each topic's world draws from (a range of its own, so references stay unique across processes).
+COUNTER_STRIDE = 1_000_000
+_JOB: dict[str, Any] = {}
+
+
+def _generate_one(index: int) -> tuple[str, list[Rec], set[str]]:
+    world, source, target, make = (_JOB["world"], _JOB["sources"][index], _JOB["target"], _JOB["make"])
+    world._counter = itertools.count(_JOB["first"] + index * COUNTER_STRIDE)
+    world.phones = set()
+    return source.name, make(source, world, target), world.phones
+
+
+def generate_all(world: World, topics: Sequence[Source], target: int,
+                 make: Callable[[Source, World, int], list[Rec]] = records_for, first: int = 500_000,
+                 processes: int = 2) -> dict[str, list[Rec]]:
+    """``make(source, world, target)`` for every source, in ``processes`` forked processes (hypothesis is
+    most of the cost, and it is CPU-bound): each topic with a counter range of its own (from ``first``), so
+    the records are the same whichever process draws them. The phone numbers they used join ``world``'s."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    _JOB.update(world=world, sources=list(topics), target=target, make=make, first=first)
+    # out of the collector's reach while forked: a child's collections would otherwise touch (and so copy)
+    # every object of this process, which holds gigabytes once a run has been read back
+    gc.freeze()
+    try:
+        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork")) as pool:
+            results = list(pool.map(_generate_one, range(len(topics))))
+    finally:
+        gc.unfreeze()
+        _JOB.clear()
+    out = {}
+    for name, recs, phones in results:
+        out[name] = recs
+        world.phones |= phones
+    return out
 
 
 # -- publishing ------------------------------------------------------------------------------------

@@ -23,8 +23,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.fault]
 
 
 @pytest.fixture(scope="module")
-def own_broker(tmp_path_factory, base_settings):
-    with broker_of_its_own(tmp_path_factory, base_settings, "faults") as pair:
+def own_broker(tmp_path_factory, fault_base_settings):
+    with broker_of_its_own(tmp_path_factory, fault_base_settings, "faults") as pair:
         yield pair
 
 
