@@ -325,8 +325,13 @@ class TableStore(StateStore):
         pending, self._pending = self._pending, []
         if not pending or self._send is None:
             return
-        futures = [await self._send(self.table.changelog_topic.get_topic_name(), partition, key.encode(), value)
-                   for partition, key, value in pending]
+        topic = self.table.changelog_topic
+        name = topic.get_topic_name()
+        futures = []
+        for partition, key, value in pending:
+            # the key as faust writes it (the table's key serializer: JSON for str keys), so recovery reads it
+            raw_key, _headers = topic.prepare_key(key, self.table.key_serializer)
+            futures.append(await self._send(name, partition, raw_key, value))
         results = await asyncio.gather(*futures, return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:

@@ -161,6 +161,7 @@ def read_changelog(settings: Settings, cid: str, timeout: float, topic: str | No
 
     topic = topic or changelog_topic()
     key = cid.encode("utf-8")
+    keys = {key, json.dumps(cid).encode("utf-8")}  # the table's changelog keys are JSON strings (faust)
     deadline = time.monotonic() + timeout
     ms = max(1, int(timeout * 1000))
     consumer = make_consumer(settings, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest")
@@ -190,7 +191,7 @@ def read_changelog(settings: Settings, cid: str, timeout: float, topic: str | No
                     if msg.offset >= end:
                         continue
                     count += 1
-                    if msg.key == key:
+                    if msg.key in keys:
                         found, value = True, msg.value
         return ChangelogRead(topic, tp.partition, count, found, value)
     finally:

@@ -104,7 +104,7 @@ class Letter:
     letter: DeadLetter
 
 
-@dataclass
+@dataclass(repr=False)
 class WorkerState:
     """What one worker process was like when the run had been processed, before it was stopped."""
 
@@ -116,8 +116,12 @@ class WorkerState:
     log: str
     metrics: str
 
+    def __repr__(self) -> str:
+        return (f"WorkerState({self.name}, pid {self.pid_started}->{self.pid_now}, exit {self.exit_code},"
+                f" healthz {self.healthz}, log {len(self.log)} chars)")
 
-@dataclass
+
+@dataclass(repr=False)  # a run holds gigabytes: pytest shows fixture values in every failure's traceback
 class Run:
     settings: Any
     world: World
@@ -142,6 +146,10 @@ class Run:
     states: dict[str, WorkerState] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     volume: dict[str, tuple[int, int]] = field(default_factory=dict)  # topic -> records, bytes read back
+
+    def __repr__(self) -> str:
+        return (f"Run({self.world.prefix}: {len(self.recs)} records sent, {len(self.expected)} expectations,"
+                f" {sum(map(len, self.out.values()))} records read back, workers {sorted(self.workers)})")
 
     def topics_read(self) -> list[str]:
         """Every topic a registered worker writes: its stage's outputs, its re-keying topic, its state table's
