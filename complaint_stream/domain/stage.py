@@ -157,10 +157,7 @@ def run_in_event_time(stage: Stage[Any], events: Iterable[Envelope[Any]], *,
                 yield from emit(outputs, next_sweep)
             next_sweep += step
 
-    stage.prepare([e for _t, _n, e in sorted(queue)])
-    while queue:
-        now, _n, event = heapq.heappop(queue)
-        yield from sweep_until(now)
+    def apply(event: Envelope[Any], now: datetime) -> Iterator[Output]:
         key = stage.state_key(event)
         try:
             new, outputs = stage.apply(table.get(key), event, now)
@@ -168,23 +165,20 @@ def run_in_event_time(stage: Stage[Any], events: Iterable[Envelope[Any]], *,
             if on_refused is None:
                 raise
             on_refused(event, refusal)
-            continue
+            return
         _store(table, key, new)
         yield from emit(outputs, now)
+
+    stage.prepare([e for _t, _n, e in sorted(queue)])
+    while queue:
+        now, _n, event = heapq.heappop(queue)
+        yield from sweep_until(now)
+        yield from apply(event, now)
     if until is not None:
         yield from sweep_until(until)
         while queue:  # what the last sweep fed back
             now, _n, event = heapq.heappop(queue)
-            key = stage.state_key(event)
-            try:
-                new, outputs = stage.apply(table.get(key), event, now)
-            except Refused as refusal:
-                if on_refused is None:
-                    raise
-                on_refused(event, refusal)
-                continue
-            _store(table, key, new)
-            yield from emit(outputs, now)
+            yield from apply(event, now)
 
 
 def _store(table: dict[str, Any], key: str, value: Any) -> None:
