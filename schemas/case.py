@@ -124,8 +124,8 @@ class CaseLink(ComplaintEvent):
     reason: str = ""
     rule: str = ""
     channel: Channel | None = None
-    text: str = ""
-    entries: tuple[TimelineEntry, ...] = ()
+    text: str = Field(default="", max_length=4000)
+    entries: tuple[TimelineEntry, ...] = Field(default=(), max_length=2000)
     follow_ups: int = 0
     resolved_at: AwareDatetime | None = Field(default=None, description="follow_up_refused: when the case the"
                                                                          " contact referred to was resolved.")

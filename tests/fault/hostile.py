@@ -650,7 +650,7 @@ class Draws:
 
 #: Sizes of the "big" records: over the text limit (4,000 characters), and over the dead-letter head
 #: (256 KiB) so the dead letter is truncated; a few KiB are added to each.
-BIG_SIZES = [5_000] * 6 + [40_000] * 3 + [60_000, 60_000, 60_000]  # EXPERIMENT
+BIG_SIZES = [5_000] * 6 + [40_000] * 3 + [200_000, 262_000, 300_000]
 
 
 @st.composite
@@ -930,7 +930,7 @@ def records_for(source: Source, world: World, target: int) -> list[Rec]:
             break
     assert len(recs) >= target, f"hypothesis drew only {len(recs)} records for {source.name}"
     del recs[target:]
-    for how in ("junk", "junk", "extra"):  # EXPERIMENT
+    for how in ("junk", "text", "extra"):
         recs += generate(near_limit_records(d, how), 2, f"{source.name}:{how}")
     return recs
 

@@ -116,6 +116,9 @@ SYSTEM = "lifecycle"
 #: Messages a customer who opted out still gets: the reply the operator owes (受理回复, 处理结果).
 REQUIRED_MESSAGES = frozenset({"acknowledgement", "regulator_ack", "resolution", "resolution_refund", "cancelled"})
 MAX_PARKED = 100
+#: Bytes of parked updates one record may hold: the record must stay far below the producer's 1 MiB limit,
+#: or its changelog write fails and the worker stops on the same record after every restart.
+MAX_PARKED_BYTES = 256 * 1024
 
 
 def _hhmm(text: str) -> time:
@@ -216,6 +219,9 @@ class LifecycleStage(StageBase[CaseRecord]):
 
     def _received(self, step: Step, env: Envelope[Any]) -> None:
         data: ComplaintReceived = env.data
+        if len(data.model_dump_json()) > MAX_PARKED_BYTES:  # intake bounds text and attachments far below this
+            raise Refused("complaint_too_large", f"the receipt of {data.complaint_id} is over"
+                                                 f" {MAX_PARKED_BYTES // 1024} KiB: its record could not be stored")
         if step.rec.received is not None:
             step.update()  # the same complaint received again under another event id: recorded, no change
             return
@@ -289,8 +295,12 @@ class LifecycleStage(StageBase[CaseRecord]):
         if len(rec.parked) >= MAX_PARKED:
             raise Refused("unknown_complaint", f"{rec.complaint_id} not received, and {MAX_PARKED} updates"
                                                " already wait for it")
+        raw = env.model_dump_json()
+        if len(raw.encode()) + sum(len(p.raw.encode()) for p in rec.parked) > MAX_PARKED_BYTES:
+            raise Refused("unknown_complaint", f"{rec.complaint_id} not received, and the updates waiting for it"
+                                               f" would exceed {MAX_PARKED_BYTES // 1024} KiB")
         topic = TOPIC_OF[type(env.data)]
-        step.update(parked=(*rec.parked, ParkedUpdate(raw=env.model_dump_json(), event_id=env.id,
+        step.update(parked=(*rec.parked, ParkedUpdate(raw=raw, event_id=env.id,
                                                       topic=topic.name, parked_at=step.now)))
         return False
 

@@ -276,3 +276,14 @@ def test_nothing_is_merged_into_a_resolved_case():
     run = drive([*resolved_case(1), *opened(2, T0 + MIN), merge(1, 2, T0 + 2 * HOUR)])
     assert [r.rule for _e, r in run.refused] == ["already_resolved"]
     assert run.state[cid(2)].status is TicketStatus.ACKNOWLEDGED and run.state[cid(1)].merged_from == ()
+
+
+def test_updates_waiting_for_an_unknown_complaint_are_bounded_in_bytes_so_the_record_can_always_be_stored():
+    from complaint_stream.domain.lifecycle.stage import MAX_PARKED_BYTES
+
+    big = [note(9, T0 + i * MIN, text="长" * 1900) for i in range(60)]
+    run = drive(big)
+    kept = run.state[cid(9)].parked
+    assert sum(len(p.raw.encode()) for p in kept) <= MAX_PARKED_BYTES
+    assert run.refused and all(r.rule == "unknown_complaint" for _e, r in run.refused)
+    assert len(kept) + len(run.refused) == 60
