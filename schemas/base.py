@@ -14,6 +14,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from complaint_stream.schemas.normalise import to_utc
+from complaint_stream.schemas.privacy import contains_phone_number
 
 #: Every datetime in every event: timezone-aware, in UTC. A naive input is read as China Standard
 #: Time (UTC+8), the rule submissions' ``occurred_at`` has always had, so it serialises with an
@@ -60,6 +61,19 @@ class Payload(EventModel):
                 f" {known.__module__}.{known.__qualname__}"
             )
         REGISTRY[etype] = cls  # a re-import of the same class replaces itself
+
+
+def _no_phone_number(value: str) -> str:
+    if contains_phone_number(value):
+        raise ValueError("reads as a phone number: the ids of people, teams and departments must not carry"
+                         " personal data")
+    return value
+
+
+#: The id or name of a person, team or department (an agent, a supervisor, a team, an owner ...): refused
+#: when it reads as a phone number. These are copied onto the case's public events (lifecycle, resolved),
+#: which carry no personal data; a phone number belongs in the customer's fields only.
+NoPhone = Annotated[str, AfterValidator(_no_phone_number)]
 
 
 #: Pattern of every complaint id: derived ones (``CMP<yyyymmdd>-<12 base32>``, see

@@ -28,6 +28,7 @@ from complaint_stream.schemas.base import (
     ComplaintEvent,
     ComplaintId,
     EventModel,
+    NoPhone,
     Priority,
     TicketStatus,
 )
@@ -75,7 +76,7 @@ class TimelineEntry(EventModel):
 
     at: AwareDatetime
     change: CaseChange
-    actor: str = ""
+    actor: NoPhone = ""
     status: TicketStatus | None = None
     detail: str = Field(default="", max_length=4000)
     reason_code: str = ""
@@ -92,7 +93,7 @@ class CaseUpdated(ComplaintEvent):
     change: CaseChange
     sequence: int = Field(ge=1, description="Position of this change in the case's history (1, 2, ...).")
     at: AwareDatetime = Field(description="When the change happened (the update's own time).")
-    actor: str = ""
+    actor: NoPhone = ""
     reason_code: str = ""
     status: TicketStatus
     previous_status: TicketStatus | None = None
@@ -100,9 +101,9 @@ class CaseUpdated(ComplaintEvent):
     priority: Priority
     channel: Channel
     region_code: str | None = Field(default=None, description="Most precise GB/T 2260 code known for the problem.")
-    owner: str | None = None
-    handler: str | None = None
-    team: str | None = None
+    owner: NoPhone | None = None
+    handler: NoPhone | None = None
+    team: NoPhone | None = None
     received_at: AwareDatetime
     first_contact_at: AwareDatetime
     regulator_reply_by: AwareDatetime | None = None
@@ -120,7 +121,7 @@ class CaseLink(ComplaintEvent):
     from_id: ComplaintId
     at: AwareDatetime
     customer_key: CustomerKey | None = None
-    actor: str = ""
+    actor: NoPhone = ""
     reason: str = ""
     rule: str = ""
     channel: Channel | None = None
@@ -213,10 +214,10 @@ class CaseRecord(EventModel):
     status: TicketStatus | None = None
     category: Category | None = None
     priority: Priority | None = None
-    owner: str | None = Field(default=None, description="首问负责人: the first person who took it, until it closes.")
-    handler: str | None = Field(default=None, description="Who handles it now (transfers change this, not owner).")
-    team: str | None = None
-    handlers: tuple[str, ...] = ()
+    owner: NoPhone | None = Field(default=None, description="首问负责人: the first person who took it, until it closes.")
+    handler: NoPhone | None = Field(default=None, description="Who handles it now (transfers change this, not owner).")
+    team: NoPhone | None = None
+    handlers: tuple[NoPhone, ...] = ()
     attached_to: ComplaintId | None = None
     repeat_of: ComplaintId | None = None
     follow_ups: tuple[ComplaintId, ...] = ()

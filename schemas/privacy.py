@@ -34,7 +34,8 @@ from functools import lru_cache
 
 from phonenumbers import PhoneMetadata
 
-__all__ = ["DIGIT_CHARS", "PLUS_CHARS", "SEPARATOR_CHARS", "mask_digits", "mask_msisdn", "redact_phone_numbers"]
+__all__ = ["DIGIT_CHARS", "PLUS_CHARS", "SEPARATOR_CHARS", "contains_phone_number", "mask_digits", "mask_msisdn",
+           "redact_phone_numbers"]
 
 #: Characters that are, or NFKC makes, decimal digits (``\d`` is every Unicode decimal digit, Nd):
 #: superscripts, subscripts, circled, parenthesised and full-stop digits and numbers.
@@ -215,3 +216,8 @@ def mask_msisdn(msisdn: str) -> str:
 def redact_phone_numbers(text: str) -> str:
     """Mask every phone number inside free text (error messages, dead-letter reasons, log records)."""
     return _RUN.sub(_redact_run, text)
+
+
+def contains_phone_number(text: str) -> bool:
+    """Whether :func:`redact_phone_numbers` would mask anything in ``text``."""
+    return redact_phone_numbers(text) != text

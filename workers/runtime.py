@@ -25,6 +25,7 @@ own deserialiser.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import ssl
@@ -37,6 +38,7 @@ from typing import Any, NoReturn, TypeVar
 
 import faust
 from aiokafka.partitioner import murmur2
+from faust.serializers import codecs
 from prometheus_client import CollectorRegistry
 
 from complaint_stream import redacted_logs
@@ -277,6 +279,45 @@ class DictStore(StateStore):
         return list(self.data)
 
 
+class StateKeyCodec(codecs.Codec):
+    """How a state table's keys are written to its changelog: the key's UTF-8 bytes, as the stream
+    topics' keys (and the CLI's ``complaints show``) have them.
+
+    Reading never fails. A key that is a JSON string (faust's default key serializer for a table, which
+    changelogs written before this codec have) reads as that string; any other bytes read as their UTF-8
+    text (undecodable bytes kept as surrogate escapes). A key faust cannot decode during recovery is
+    dropped by its changelog reader *without* recording its offset, and the partition's recovery then
+    waits forever for an offset it has already passed: one such record stalls a worker at start-up."""
+
+    def _dumps(self, obj: Any) -> bytes:
+        return obj.encode("utf-8", "surrogateescape") if isinstance(obj, str) else bytes(obj)
+
+    def _loads(self, s: bytes) -> str:
+        if s[:1] == b'"':
+            try:
+                decoded = json.loads(s)
+            except ValueError:
+                decoded = None
+            if isinstance(decoded, str):
+                return decoded
+        return bytes(s).decode("utf-8", "surrogateescape")
+
+
+#: The name :class:`StateKeyCodec` is registered under (faust resolves serializers by name).
+STATE_KEY_SERIALIZER = "complaint_stream_state_key"
+codecs.register(STATE_KEY_SERIALIZER, StateKeyCodec())
+
+
+def state_table(app: faust.App, name: str, partitions: int) -> Any:
+    """A stage's table: str keys (written with :class:`StateKeyCodec`), raw values (the stage's codec)."""
+    table: Any = app.Table(name, default=None, partitions=partitions, key_type=str, value_type=bytes)
+    # faust picks JSON for str keys and takes no serializer argument; its changelog topic (made when the
+    # table was registered) carries the serializer, so it is made again.
+    table.key_serializer = STATE_KEY_SERIALIZER
+    table.changelog_topic = table._new_changelog_topic()
+    return table
+
+
 class TableStore(StateStore):
     """A faust table (in memory, rebuilt from its changelog topic on start and rebalance).
 
@@ -329,7 +370,7 @@ class TableStore(StateStore):
         name = topic.get_topic_name()
         futures = []
         for partition, key, value in pending:
-            # the key as faust writes it (the table's key serializer: JSON for str keys), so recovery reads it
+            # the key as the table's key serializer writes it (StateKeyCodec), so recovery reads it
             raw_key, _headers = topic.prepare_key(key, self.table.key_serializer)
             futures.append(await self._send(name, partition, raw_key, value))
         results = await asyncio.gather(*futures, return_exceptions=True)
@@ -635,8 +676,7 @@ def build_worker(name: str, app_id: str, binding: Binding, settings: Settings, *
     table = None
     if binding.table is not None:
         partitions = binding.stream_topic.partitions
-        table = TableStore(app.Table(binding.table, default=None, partitions=partitions,
-                                     key_type=str, value_type=bytes), partitions, outbox.send_changelog)
+        table = TableStore(state_table(app, binding.table, partitions), partitions, outbox.send_changelog)
     runner = StageRunner(binding, table=table, outbox=outbox,
                          dead_letters=DeadLetterSink(outbox, stage.name, metrics, clock),
                          metrics=metrics, clock=clock, observe=observe)

@@ -161,7 +161,7 @@ def read_changelog(settings: Settings, cid: str, timeout: float, topic: str | No
 
     topic = topic or changelog_topic()
     key = cid.encode("utf-8")
-    keys = {key, json.dumps(cid).encode("utf-8")}  # the table's changelog keys are JSON strings (faust)
+    keys = {key, json.dumps(cid).encode("utf-8")}  # UTF-8 keys; JSON strings in changelogs of before 2026-12
     deadline = time.monotonic() + timeout
     ms = max(1, int(timeout * 1000))
     consumer = make_consumer(settings, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from complaint_stream.channel_api import submission_envelope, validate_submission
@@ -12,7 +14,14 @@ from complaint_stream.schemas import ComplaintReceived, DeadLetter, decode, enco
 from complaint_stream.topics import DEAD_LETTERS, RECEIVED, SUBMISSIONS
 from complaint_stream.workers import intake
 from complaint_stream.workers.metrics import RuntimeMetrics
-from complaint_stream.workers.runtime import DeadLetterSink, DeliveryFailed, DictStore, StageRunner
+from complaint_stream.workers.runtime import (
+    STATE_KEY_SERIALIZER,
+    DeadLetterSink,
+    DeliveryFailed,
+    DictStore,
+    StageRunner,
+    StateKeyCodec,
+)
 from tests.agent.conftest import NOW
 from tests.support.factories import submission
 
@@ -130,3 +139,42 @@ async def test_a_timer_that_raises_for_one_key_does_not_stop_the_others(base_set
     await run.sweep()
     assert len(store.data) == 1
     assert metrics.registry.get_sample_value("complaints_timer_failures_total", {"worker": "intake"}) == 1
+
+
+# -- state keys on the changelog ---------------------------------------------------------------------
+
+def test_state_keys_are_written_as_utf8_and_read_in_either_form():
+    codec = StateKeyCodec()
+    assert codec.dumps("CMP20261203-ABC") == b"CMP20261203-ABC"
+    assert codec.dumps("客户-1") == "客户-1".encode()
+    assert codec.loads(b"CMP20261203-ABC") == "CMP20261203-ABC"
+    assert codec.loads(b'"CMP20261203-ABC"') == "CMP20261203-ABC"  # faust's JSON key, in older changelogs
+    assert codec.loads(b'"unterminated') == '"unterminated'
+
+
+@given(st.text())
+def test_every_state_key_round_trips(key):
+    codec = StateKeyCodec()
+    assert codec.loads(codec.dumps(key)) == key or key.startswith('"')
+
+
+@given(st.binary())
+def test_reading_a_state_key_never_fails(raw):
+    """A key recovery cannot decode stalls the partition's recovery for good (faust drops the event
+    without recording its offset), so any bytes must read as some key."""
+    assert isinstance(StateKeyCodec().loads(raw), str)
+
+
+def test_the_worker_table_writes_and_reads_keys_through_the_state_key_codec(base_settings, tmp_path):
+    from complaint_stream.workers.registry import WORKERS
+    from complaint_stream.workers.runtime import create_worker
+
+    built = create_worker(WORKERS["lifecycle"], base_settings.with_overrides(state_dir=tmp_path),
+                          registry=CollectorRegistry())
+    table = built.runner.table.table
+    assert table.key_serializer == STATE_KEY_SERIALIZER
+    topic = table.changelog_topic
+    raw, _headers = topic.prepare_key("CMP-1", table.key_serializer)
+    assert raw == b"CMP-1"
+    assert built.app.serializers.loads_key(str, b'"CMP-1"', serializer=table.key_serializer) == "CMP-1"
+    assert built.app.serializers.loads_key(str, b"CMP-1", serializer=table.key_serializer) == "CMP-1"

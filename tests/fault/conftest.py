@@ -85,9 +85,30 @@ def fault_base_settings(base_settings, tmp_path_factory):
 
 
 @pytest.fixture(scope="package")
-def kafka_settings(kafka_settings, fault_base_settings):
-    """The session broker's settings with the fault suite's lifecycle policy."""
-    return kafka_settings.with_overrides(lifecycle_policy=fault_base_settings.lifecycle_policy)
+def kafka_broker(tmp_path_factory, base_settings):
+    """The fault suite's own single-node broker, destroyed when the suite ends. The hostile runs leave
+    100,000s of records, big tables and the committed offsets of every worker's consumer group behind;
+    on the session broker the integration tests that come after (same groups, same table changelogs)
+    would first restore and skip all of that, and be slow or disturbed by it."""
+    from complaint_stream.kafka.local_broker import ephemeral_broker
+
+    broker = ephemeral_broker(tmp_path_factory.mktemp("fault-kafka"), base_settings.cache_dir,
+                              base_settings.kafka_version)
+    broker.start(timeout=120)
+    yield broker
+    broker.destroy()
+
+
+@pytest.fixture(scope="package")
+def kafka_settings(kafka_broker, fault_base_settings, tmp_path_factory):
+    """Settings for the suite's broker, with all topics created and the fault suite's lifecycle policy."""
+    from complaint_stream.kafka.admin import create_topics
+
+    settings = fault_base_settings.with_overrides(kafka_bootstrap=kafka_broker.layout.bootstrap,
+                                                  topic_replication_factor=1,
+                                                  state_dir=tmp_path_factory.mktemp("fault-state"))
+    create_topics(settings)
+    return settings
 
 
 def changelog_topics(settings: Any) -> dict[str, str]:

@@ -30,6 +30,7 @@ from collections import Counter, defaultdict
 import pytest
 
 from complaint_stream.domain.intake import complaint_id_for
+from complaint_stream.domain.lifecycle.stage import MAX_PARKED_BYTES
 from complaint_stream.schemas import (
     REGISTRY,
     CaseChange,
@@ -258,8 +259,14 @@ def test_every_record_that_decodes_has_its_effect_and_no_dead_letter_but_a_refus
 def test_every_received_and_classified_complaint_opened_a_case(hostile_run, effects):
     """A complaint the lifecycle read both received and classified (from the test or from intake and
     classify), and classified as no follow-up of another complaint, has its case opened on the lifecycle
-    topic (a ``CaseUpdated`` of change ``opened``), once."""
+    topic (a ``CaseUpdated`` of change ``opened``), once — unless every receipt of it is too big for a case
+    record (over ``MAX_PARKED_BYTES``, which intake never lets through): then each receipt is refused
+    (``complaint_too_large``) and no case opens."""
     run = hostile_run
+
+    def too_large(e) -> bool:
+        return len(e.envelope.data.model_dump_json()) > MAX_PARKED_BYTES
+
     received, classified = defaultdict(list), defaultdict(list)
     for e in everything(run):
         if e.error is None and opens_cases(e):
@@ -269,10 +276,20 @@ def test_every_received_and_classified_complaint_opened_a_case(hostile_run, effe
                 classified[e.envelope.data.complaint_id].append(e)
     pairs = [cid for cid in received if cid in classified
              and all(c.envelope.data.follow_up_of in (None, cid) for c in classified[cid])]
-    problems = [f"{cid} received ({describe(received[cid][0].rec)}) and classified ({len(classified[cid])} records,"
+    oversized = {cid for cid in pairs if all(too_large(e) for e in received[cid])}
+    problems = [f"{cid}: a receipt over {MAX_PARKED_BYTES} bytes ({describe(e.rec)}) was not refused as"
+                f" complaint_too_large: {[x.letter.error.message[:120] for x in run.letters_of(e)]}"
+                for cid in oversized for e in received[cid]
+                if [refused_rule(x.letter.error.message) for x in run.letters_of(e)
+                    if x.letter.stage == "lifecycle"] != ["complaint_too_large"]]
+    problems += [f"{cid} has only receipts over {MAX_PARKED_BYTES} bytes but its case was opened"
+                 for cid in oversized if effects["opened"][cid]]
+    pairs = [cid for cid in pairs if cid not in oversized]
+    problems += [f"{cid} received ({describe(received[cid][0].rec)}) and classified ({len(classified[cid])} records,"
                 f" e.g. {describe(classified[cid][0].rec)}) but its case was opened {effects['opened'][cid]} times"
                 for cid in pairs if effects["opened"][cid] != 1]
-    print(f"{len(pairs)} complaints received and classified, {len(effects['opened'])} cases opened")
+    print(f"{len(pairs)} complaints received and classified, {len(effects['opened'])} cases opened,"
+          f" {len(oversized)} refused as too large")
     assert len(pairs) >= PER_TOPIC // 10, f"only {len(pairs)} complaints were both received and classified"
     assert not problems, show(problems)
 

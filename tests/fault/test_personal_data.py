@@ -13,9 +13,11 @@ is searched for in
 * the reason of every dead letter (``error.message`` and each field error's path and message; not
   ``original_value_b64`` etc., which keep the rejected record on purpose),
 * every record the workers wrote on every other topic they write, and their state tables' changelogs
-  (after each run), but for where a number belongs by design: the notifications topic (the recipient of a
-  message to the customer), the lifecycle's case records (its table's changelog) and the topics of the
-  complaint as submitted and received (the customer, phone number included, is a field of it),
+  (after each run), but for where a number belongs by design (:data:`ALLOWED`, as the README says): the
+  notifications topic (the recipient of a message to the customer), the lifecycle's case records (its
+  table's changelog and archive topic), its internal links topic (a follow-up's text), intake's
+  de-duplication table (keyed by the channel's reference, like the submissions topic) and the topics of
+  the complaint as submitted and received (the customer, phone number included, is a field of it),
 * the statistics topic, when a registered worker writes it.
 
 The masked form (138****5678) is what the README promises instead.
@@ -37,7 +39,17 @@ import pytest
 
 from complaint_stream.domain.intake import complaint_id_for
 from complaint_stream.schemas import ChannelSubmission, ComplaintClassified, ComplaintReceived, decode
-from complaint_stream.topics import BY_NAME, CASES, CLASSIFIED, DEAD_LETTERS, NOTIFICATIONS, RECEIVED, STATISTICS
+from complaint_stream.topics import (
+    BY_NAME,
+    CASE_ARCHIVE,
+    CASE_LINKS,
+    CASES,
+    CLASSIFIED,
+    DEAD_LETTERS,
+    NOTIFICATIONS,
+    RECEIVED,
+    STATISTICS,
+)
 from complaint_stream.workers.launcher import wait_ready
 from complaint_stream.workers.registry import WORKERS
 from tests.fault.conftest import Run, interleave
@@ -336,7 +348,12 @@ def test_no_phone_number_on_the_statistics_topic(crash_run):
 #: callbacks). Not the lifecycle topic, the outcomes, the links between cases, the corrections or the
 #: classifications, whatever an update said.
 ALLOWED = {NOTIFICATIONS.name: "the recipient of each message to the customer",
-           "complaints-lifecycle-lifecycle-cases-changelog": "the lifecycle's case records"}
+           "complaints-lifecycle-lifecycle-cases-changelog": "the lifecycle's case records",
+           CASE_ARCHIVE.name: "the case records that left the lifecycle's memory",
+           CASE_LINKS.name: "a follow-up's text as the customer wrote it, on its way to the case it follows up",
+           "complaints-intake-intake-seen-changelog": "keyed like the submissions topic, by the channel's own"
+                                                      " reference (which a channel may build from the caller's"
+                                                      " number), for the de-duplication window"}
 
 
 def carries_the_customer(topic: str) -> bool:

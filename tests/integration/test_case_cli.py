@@ -28,6 +28,7 @@ from complaint_stream.workers.metrics import serve
 from complaint_stream.workers.wiring import StateCodec
 from tests.support import cases as c
 from tests.support.cli import run_cli
+from tests.support.workers import running_workers
 
 CODEC = StateCodec(CaseRecord)
 CUSTOMER = 7  # the phone number of every complaint here: c.phone(7)
@@ -199,3 +200,25 @@ def test_show_finds_a_case_that_left_the_workers_memory_on_the_archive_topic(kaf
     shown = json.loads(out.stdout)
     assert shown["complaint_id"] == cid and shown["resolution"]["refund_fen"] == 2550
     assert RAW_PHONE not in out.stdout
+
+
+def test_the_worker_recovers_case_records_under_either_key_form(kafka_settings, changelog, tmp_path):
+    """Changelog keys are the complaint id's UTF-8 bytes; a JSON-string key (faust's default for a table
+    with str keys) must read too. A key the worker could not decode used to stall its recovery for good:
+    the partition waited for an offset it had already passed, and the worker never became ready."""
+    _, raw_final = _case(_unique())
+    _, json_final = _case(_unique())
+    _write(kafka_settings, changelog, raw_final.complaint_id, CODEC.dumps(raw_final))
+    prod = producer(kafka_settings)
+    try:
+        cid = json_final.complaint_id
+        prod.send(changelog, key=json.dumps(cid).encode(), value=CODEC.dumps(json_final),
+                  partition=partition_of(cid.encode(), COMMANDS.partitions)).get(timeout=30)
+    finally:
+        prod.close()
+    with running_workers(kafka_settings, ["lifecycle"], tmp_path) as ports:  # waits for /readyz: recovered
+        settings = kafka_settings.with_overrides(metrics_port=ports["lifecycle"])
+        for final in (raw_final, json_final):
+            out = run_cli(settings, "show", final.complaint_id, "--json", "--from", "worker")
+            assert out.returncode == 0, out.stderr
+            assert json.loads(out.stdout) == record_json(final)

@@ -888,17 +888,17 @@ class LifecycleStage(StageBase[CaseRecord]):
         resolved = ComplaintResolved(
             complaint_id=rec.complaint_id, customer_key=received.customer_key, status=status,
             category=rec.category or classified.category, priority=rec.priority, channel=received.channel,
-            resolution=rec.resolution, resolved_at=at, received_at=received.received_at,
+            resolution=_masked_resolution(rec.resolution), resolved_at=at, received_at=received.received_at,
             first_contact_at=rec.first_contact_at, first_response_at=rec.first_response_at,
             handling_seconds=max((at - received.received_at).total_seconds(), 0.0), owner=rec.owner,
             handlers=rec.handlers, team=rec.team, regulator=rec.regulator, sequence=max(rec.resolutions, 1),
             reopen_count=rec.reopen_count, follow_ups=len(rec.follow_ups), repeat_of=rec.repeat_of,
-            merged_into=rec.merged_into, reason=reason[:500],
+            merged_into=rec.merged_into, reason=redact_phone_numbers(reason[:500]),
             callback=(None if status is not TicketStatus.CLOSED
                       else ("none" if cb is None or cb.outcome is None else cb.outcome)),
             satisfaction=cb.answer if cb is not None and status is TicketStatus.CLOSED else None,
             satisfied=cb.satisfied if cb is not None and status is TicketStatus.CLOSED else None,
-            notes=rec.notes)
+            notes=tuple(n.model_copy(update={"text": redact_phone_numbers(n.text)}) for n in rec.notes))
         step.emit(RESOLVED, rec.complaint_id, self._wrap(resolved, material, at))
 
     def _wrap(self, payload: Any, material: str, at: datetime) -> Envelope[Any]:
@@ -918,3 +918,10 @@ class LifecycleStage(StageBase[CaseRecord]):
                 return True  # only parked updates were here, all dead-lettered now
             return rec.updated_at is not None and now - rec.updated_at > self.policy.retention
         return False
+
+
+def _masked_resolution(resolution: Resolution | None) -> Resolution | None:
+    """The resolution as published: phone numbers in its note masked (the case record keeps the note)."""
+    if resolution is None or not resolution.note:
+        return resolution
+    return resolution.model_copy(update={"note": redact_phone_numbers(resolution.note)})

@@ -33,7 +33,7 @@ from complaint_stream.schemas import (
 from complaint_stream.topics import CASE_LINKS
 from complaint_stream.workers.metrics import serve
 from complaint_stream.workers.registry import WORKERS
-from complaint_stream.workers.runtime import TableStore, make_app
+from complaint_stream.workers.runtime import TableStore, make_app, state_table
 from complaint_stream.workers.wiring import StateCodec
 from tests.support import cases as c
 
@@ -277,8 +277,7 @@ def test_the_changelog_is_the_lifecycle_workers_table_changelog(base_settings, t
     binding = entry.load().binding(base_settings)
     assert binding.table == case_cmds.LIFECYCLE_TABLE
     app = make_app(entry.app_id, base_settings.with_overrides(state_dir=tmp_path))
-    table = app.Table(binding.table, default=None, partitions=binding.stream_topic.partitions, key_type=str,
-                      value_type=bytes)
+    table = state_table(app, binding.table, binding.stream_topic.partitions)
     assert table.changelog_topic.get_topic_name() == case_cmds.changelog_topic()
     assert case_cmds.changelog_topic() == "complaints-lifecycle-lifecycle-cases-changelog"
     store = TableStore(table, binding.stream_topic.partitions)

@@ -114,7 +114,7 @@ def received_bytes(**overrides) -> bytes:
     sub = ChannelSubmission.model_validate(SUB, context={"now": NOW})
     received = ComplaintReceived(complaint_id="CMP20261128-ABCDEFGHIJKL", channel=sub.channel,
                                  channel_ref=sub.channel_ref, text=sub.text, customer=sub.customer,
-                                 customer_key="k" * 32, region=sub.region, occurred_at=sub.occurred_at,
+                                 customer_key="0f" * 16, region=sub.region, occurred_at=sub.occurred_at,
                                  received_at=NOW)
     env = wrap(received, source="/workers/intake", subject=received.complaint_id, event_id="r-1", time=NOW)
     obj = json.loads(encode(env))
@@ -128,7 +128,7 @@ def test_a_decoder_is_built_once_per_set_of_types_and_decodes_each_accepted_type
     env = dec(received_bytes())
     assert type(env) is envelope_type(ComplaintReceived) and isinstance(env, Envelope[ComplaintReceived])
     assert env.data.complaint_id == "CMP20261128-ABCDEFGHIJKL"
-    resolved = ComplaintResolved(complaint_id="CMP20261128-ABCDEFGHIJKL", customer_key="k" * 32,
+    resolved = ComplaintResolved(complaint_id="CMP20261128-ABCDEFGHIJKL", customer_key="0f" * 16,
                                  status=TicketStatus.CLOSED, category=Category.NETWORK,
                                  resolution=Resolution(code="technical_fix", refund_fen=500),
                                  resolved_at=NOW)

@@ -22,7 +22,7 @@ NOW = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 
 def resolved(resolution: dict[str, object] | None = None, **overrides: object) -> dict[str, object]:
     """A resolved complaint; ``overrides`` go into its resolution (a refund of the VAS charge)."""
-    return {"complaint_id": "CMP20261128-AAAAAAAAAAAA", "customer_key": "k" * 32, "status": "resolved",
+    return {"complaint_id": "CMP20261128-AAAAAAAAAAAA", "customer_key": "0f" * 16, "status": "resolved",
             "category": "billing", "resolved_at": NOW.isoformat(),
             "resolution": {"code": "refund", "note": "refunded the VAS charge", **(resolution or {}), **overrides}}
 

@@ -41,7 +41,7 @@ def complaint(n: int = 1, *, category: str = "network", channel: str = "app", pr
               repeat_of: str | None = None, follow_up_of: str | None = None) -> ComplaintClassified:
     p = Priority(priority)
     return ComplaintClassified(
-        complaint_id=cid(n), customer_key="k" * 16, channel=Channel(channel), region=where or region(),
+        complaint_id=cid(n), customer_key="0f" * 16, channel=Channel(channel), region=where or region(),
         customer_tier="standard", received_at=T0, category=Category(category), confidence=0.9,
         risk_flags=tuple(RiskFlag(r) for r in risk), repeat_of=repeat_of, follow_up_of=follow_up_of, priority=p,
         severity=SEVERITY_OF_PRIORITY[p], needs_review=needs_review)

@@ -22,6 +22,7 @@ from complaint_stream.schemas import (
     ComplaintResolved,
     Envelope,
     RegulatorAppeal,
+    Resolution,
     TicketStatus,
 )
 from complaint_stream.topics import CASE_LINKS, CASES, CORRECTIONS, NOTIFICATIONS, RESOLVED
@@ -30,6 +31,7 @@ from tests.support.cases import (
     assigned,
     callback,
     cid,
+    note,
     opened,
     phone,
     reclassify,
@@ -222,6 +224,21 @@ def test_the_phone_number_goes_to_the_notifications_topic_and_never_into_a_case_
     for e in updates:
         text = e.model_dump_json()
         assert digits not in text and number not in text
+
+
+def test_phone_numbers_in_notes_and_the_resolution_note_are_masked_on_the_resolved_event():
+    digits = phone(1).removeprefix("+86")
+    fixed = status(1, "resolved", T0 + HOUR, resolution=Resolution(code="technical_fix", note=f"已回拨{digits}，恢复正常"))
+    events = [*opened(1), assigned(1, T0 + MIN), status(1, "inProgress", T0 + 5 * MIN),
+              note(1, T0 + 10 * MIN, text=f"客户要求改用{digits}联系"), fixed]
+    run = drive(events, until=T0 + 2 * HOUR)
+    [outcome] = run.outcomes(1)
+    masked = f"{digits[:3]}****{digits[-4:]}"
+    assert outcome.resolution is not None and outcome.resolution.note == f"已回拨{masked}，恢复正常"
+    assert [n.text for n in outcome.notes] == [f"客户要求改用{masked}联系"]
+    assert digits not in run.on(RESOLVED, 1)[0].model_dump_json()
+    record = run.state[cid(1)]  # the case record keeps what was written
+    assert record.resolution is not None and digits in record.resolution.note and digits in record.notes[0].text
 
 
 def test_a_reclassification_sends_the_phone_masked_text_to_the_corrections_topic():
