@@ -7,6 +7,8 @@ from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
+from complaint_stream.domain.assignment.roster import Roster
+from complaint_stream.domain.assignment.stages import AssignStage, DispatchStage
 from complaint_stream.domain.classification import Classifier, load_rules
 from complaint_stream.domain.intake import IntakePolicy
 from complaint_stream.domain.lifecycle.messages import load_templates
@@ -81,3 +83,18 @@ def build_lifecycle_stage(settings: Settings) -> LifecycleStage:
     policy = LifecyclePolicy.load(settings.lifecycle_policy or None, settings.lifecycle_transitions or None,
                                   repeat_window=timedelta(days=settings.repeat_window_days))
     return LifecycleStage(policy, load_templates(settings.message_templates or None))
+
+
+def load_roster(settings: Settings) -> Roster:
+    """The operator's roster (``COMPLAINTS_ROSTER``), or the packaged one."""
+    return Roster.load(settings.roster or None)
+
+
+def build_assign_stage(settings: Settings) -> AssignStage:
+    """The router with the operator's roster."""
+    return AssignStage(load_roster(settings))
+
+
+def build_dispatch_stage(settings: Settings) -> DispatchStage:
+    """The teams' dispatcher with the operator's roster."""
+    return DispatchStage(load_roster(settings))

@@ -143,6 +143,7 @@ class Settings(BaseSettings):
     lifecycle_policy: str = ""  # path of a lifecycle.json; empty = packaged defaults
     lifecycle_transitions: str = ""  # path of a transitions.json; empty = packaged table
     message_templates: str = ""  # path of a templates.json for customer messages; empty = packaged
+    roster: str = ""  # path of a roster.json (teams, agents, routing rules); empty = packaged
     review_confidence: float = 0.55
 
     # --- Workers --------------------------------------------------------------

@@ -61,6 +61,7 @@ from complaint_stream.schemas.envelope import (
 )
 from complaint_stream.schemas.events import (
     AddNote,
+    AgentPresenceChanged,
     CallbackRecorded,
     CancelComplaint,
     ChangePriority,
@@ -80,9 +81,11 @@ from complaint_stream.schemas.events import (
     ReclassifyComplaint,
     ReopenComplaint,
     Resolution,
+    ReturnComplaint,
     SlaEvent,
     StatisticsUpdated,
     StatusChange,
+    TeamWork,
 )
 from complaint_stream.schemas.submission import (
     Attachment,
@@ -97,7 +100,7 @@ __all__ = [
     "Callback", "CallbackRecorded", "CaseArchived", "CancelComplaint", "CaseChange", "CaseLink", "CaseRecord", "CaseUpdated",
     "ClassificationCorrected", "CommandBase", "CommunicationRequested", "ComplaintReopened", "HeldMessage",
     "MergeComplaints", "MessageChannel", "ParkedUpdate", "ReclassifyComplaint", "ReopenComplaint", "Resolution",
-    "RegulatorAppeal", "TimelineEntry",
+    "RegulatorAppeal", "TimelineEntry", "AgentPresenceChanged", "ReturnComplaint", "TeamWork",
     "COMPLAINT_ID_PATTERN", "CONTENT_TYPE", "DEAD_LETTER_KEY_HEAD", "DEAD_LETTER_VALUE_HEAD",
     "DERIVED_COMPLAINT_ID_PATTERN", "PAYLOADS", "REGISTRY",
     "SEVERITY_OF_PRIORITY",

@@ -8,6 +8,7 @@ is defined; two payloads with one event type are an error at import time.
 from __future__ import annotations
 
 import enum
+import re
 from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
@@ -84,11 +85,26 @@ COMPLAINT_ID_MAX_LENGTH = 64
 #: The ids intake derives when the channel gave none (``complaint_stream.domain.intake.complaint_id_for``).
 DERIVED_COMPLAINT_ID_PATTERN = r"^CMP[0-9]{8}-[A-Z2-7]{12}$"
 
+_ID_SEPARATORS = re.compile(r"[._\-]")
+_MOBILE_IN_ID = re.compile(r"(?<![0-9])(?:86)?1[3-9][0-9]{9}(?![0-9])")
+
+
+def _no_mobile_number(value: str) -> str:
+    """Refuse an id with a Chinese mobile number in it (separators between its digits ignored): every topic
+    is keyed by complaint id, so a phone number there would be everywhere. (Not the full phone masker:
+    channel ids such as ``HL-2026-000123`` read as fixed-line numbers.)"""
+    if _MOBILE_IN_ID.search(_ID_SEPARATORS.sub("", value)):
+        raise ValueError("contains a mobile phone number: complaint ids are keys on every topic and must not"
+                         " carry personal data")
+    return value
+
+
 ComplaintId = Annotated[str, Field(
     min_length=COMPLAINT_ID_MIN_LENGTH, max_length=COMPLAINT_ID_MAX_LENGTH, pattern=COMPLAINT_ID_PATTERN,
     description="Complaint id: CMP<yyyymmdd>-<12 base32 chars> when intake derived it, or the channel's own"
-                " (3-64 characters: letters, digits, '.', '_', '-'; starting with a letter or digit).",
-)]
+                " (3-64 characters: letters, digits, '.', '_', '-'; starting with a letter or digit; never"
+                " with a mobile phone number in it).",
+), AfterValidator(_no_mobile_number)]
 
 
 class ComplaintEvent(Payload):

@@ -55,6 +55,7 @@ class CaseChange(enum.StrEnum):
     PRIORITY = "priority"              # priority changed (command or follow-up policy)
     RECLASSIFIED = "reclassified"      # 改类
     REASSIGN_REQUESTED = "reassign_requested"
+    RETURNED = "returned"              # 退单: a team returned it as outside its remit; it is routed again
     MERGE_REQUESTED = "merge_requested"
     MERGED = "merged"                  # another case merged into this one (survivor)
     MERGE_REFUSED = "merge_refused"

@@ -30,7 +30,7 @@ from complaint_stream.schemas.base import (
     TicketStatus,
 )
 from complaint_stream.schemas.money import Fen
-from complaint_stream.schemas.submission import Attachment, Customer, Region, RegulatorAppeal
+from complaint_stream.schemas.submission import Attachment, Customer, DivisionCode, Region, RegulatorAppeal
 
 #: The customer's pseudonymous key: HMAC-SHA256 of the E.164 number, 32 lowercase hex digits
 #: (:func:`complaint_stream.domain.privacy.customer_key`). Safe as a Kafka key and in statistics, and held
@@ -69,6 +69,9 @@ class ComplaintReceived(ComplaintEvent):
     customer_key: CustomerKey
     region: Region
     language: Literal["zh", "en", "mixed"] | None = None
+    home_province_code: DivisionCode | None = Field(
+        default=None, description="号码归属地: the GB/T 2260 code of the mobile number's home province"
+                                  " (libphonenumber's data); billing, VAS and number portability route by it.")
     occurred_at: AwareDatetime
     received_at: AwareDatetime
     attachments: tuple[Attachment, ...] = ()
@@ -85,6 +88,8 @@ class ComplaintClassified(ComplaintEvent):
     channel: Channel
     region: Region
     customer_tier: CustomerTier
+    language: Literal["zh", "en", "mixed"] | None = None
+    home_province_code: DivisionCode | None = Field(default=None, description="号码归属地 (from the receipt).")
     received_at: AwareDatetime
     category: Category
     confidence: float = Field(ge=0.0, le=1.0)
@@ -110,8 +115,15 @@ class ComplaintClassified(ComplaintEvent):
         return bool(self.risk_flags)
 
 
+AssignmentCause = Literal["routed", "returned", "reassigned", "reopened", "dequeued"]
+
+
 class ComplaintAssigned(ComplaintEvent):
-    """The complaint was given to a team and optionally an agent (派单)."""
+    """The complaint was given to a team (派单) and, when one had room, to an agent (坐席). Without an agent
+    it waits in the team's queue at ``queue_position`` (1: next), and a later event of the same complaint
+    (``cause`` ``dequeued``) gives it to an agent. ``rule`` and ``explanation``: why this team (the roster's
+    rule that matched, line by line) and this agent. ``returns``: how many teams returned it before (退单).
+    ``respond_by`` / ``resolve_by``: deadlines, set by the SLA worker's clocks rather than here (optional)."""
 
     event_type: ClassVar[str] = "org.complaintstream.complaint.assigned.v1"
 
@@ -119,9 +131,14 @@ class ComplaintAssigned(ComplaintEvent):
     agent_id: NoPhone | None = Field(default=None, min_length=1, max_length=64)
     priority: Priority
     assigned_at: AwareDatetime
-    respond_by: AwareDatetime
-    resolve_by: AwareDatetime
-    reason: str = ""
+    respond_by: AwareDatetime | None = None
+    resolve_by: AwareDatetime | None = None
+    reason: str = Field(default="", max_length=500)
+    cause: AssignmentCause = "routed"
+    rule: str = Field(default="", max_length=64)
+    explanation: tuple[str, ...] = ()
+    queue_position: int | None = Field(default=None, ge=1)
+    returns: int = Field(default=0, ge=0)
 
 
 class Resolution(EventModel):
@@ -314,6 +331,16 @@ class ReopenComplaint(CommandBase):
     reason_code: str = Field(default="supervisor", max_length=40, pattern=r"^[a-z][a-z0-9_]*$")
 
 
+class ReturnComplaint(CommandBase):
+    """A team returns a complaint outside its remit (退单): it is routed again, never to ``team`` again;
+    after the roster's ``max_returns`` the manual triage desk decides."""
+
+    event_type: ClassVar[str] = "org.complaintstream.command.return.v1"
+
+    team: NoPhone = Field(min_length=1, max_length=64)
+    reason_code: str = Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")
+
+
 class ReassignComplaint(ComplaintEvent):
     """Manual command: move a complaint to another team or agent (改派)."""
 
@@ -341,3 +368,46 @@ class AddNote(ComplaintEvent):
     event_type: ClassVar[str] = "org.complaintstream.command.add-note.v1"
 
     note: Note
+
+
+AgentPresence = Literal["available", "away", "offline"]
+
+
+class AgentPresenceChanged(Payload):
+    """An agent's presence (坐席状态) from the agents' desktop or a supervisor, keyed by team: available
+    agents take work; away and offline ones keep what they hold and take nothing new."""
+
+    event_type: ClassVar[str] = "org.complaintstream.agent.presence.v1"
+
+    team: NoPhone = Field(min_length=1, max_length=64)
+    agent_id: NoPhone = Field(min_length=1, max_length=64)
+    presence: AgentPresence
+    at: AwareDatetime
+    requested_by: NoPhone = Field(default="agent", min_length=1, max_length=64)
+
+
+TeamWorkKind = Literal["offer", "withdraw", "release", "reassign"]
+
+
+class TeamWork(ComplaintEvent):
+    """Internal to assignment, keyed by team: the router (complaint-keyed) tells a team's dispatcher to take
+    a complaint (``offer``: its skill, language, priority and the route), give it up (``withdraw``: returned
+    or moved elsewhere), that it ended (``release``: resolved, closed, cancelled) or that a supervisor gave it
+    to ``agent_id`` (``reassign``)."""
+
+    event_type: ClassVar[str] = "org.complaintstream.assign.team-work.v1"
+
+    kind: TeamWorkKind
+    team: NoPhone = Field(min_length=1, max_length=64)
+    complaint_id: ComplaintId
+    at: AwareDatetime
+    priority: Priority = Priority.P3
+    skill: Category | None = None
+    language: Literal["zh", "en"] | None = None
+    preferred_agent: NoPhone | None = None
+    agent_id: NoPhone | None = None
+    cause: AssignmentCause = "routed"
+    rule: str = Field(default="", max_length=64)
+    explanation: tuple[str, ...] = ()
+    returns: int = Field(default=0, ge=0)
+    reason: str = Field(default="", max_length=500)

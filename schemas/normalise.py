@@ -482,3 +482,25 @@ def check_time_window(value: datetime, now: datetime, max_future: timedelta, max
     if value < now - max_age:
         raise ValueError(f"is more than {max_age.days} days in the past")
     return value
+
+
+def home_province_code(msisdn: str) -> str | None:
+    """The home province of a Chinese mobile number (号码归属地) as its GB/T 2260 code (``440000``), from
+    libphonenumber's geocoding data (``phonenumbers.geocoder``: ``广东省深圳市``, ``天津市``): the number's
+    range, not where the customer is. ``None`` for a fixed line, a number outside China, or a range the data
+    does not place. ``msisdn`` is E.164 (:func:`normalise_msisdn`)."""
+    from phonenumbers import geocoder
+
+    try:
+        number = phonenumbers.parse(msisdn, None)
+    except NumberParseException:
+        return None
+    if number.country_code != 86 or phonenumbers.number_type(number) is not PhoneNumberType.MOBILE:
+        return None
+    place = geocoder.description_for_number(number, "zh")
+    if not place:
+        return None
+    for code, province in _table().by_code.items():
+        if place.startswith(province.division.name):
+            return code
+    return None

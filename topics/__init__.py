@@ -1,8 +1,10 @@
 """Topic catalogue. Import topic objects from here; never spell a topic name elsewhere."""
 
 from complaint_stream.topics.catalogue import (
+    AGENTS,
     ALL,
     APPEAL_RETENTION_MS,
+    ASSIGN_WORK,
     ASSIGNED,
     BY_NAME,
     CASE_ARCHIVE,
@@ -39,7 +41,7 @@ from complaint_stream.topics.catalogue import (
 )
 
 __all__ = [
-    "APPEAL_RETENTION_MS", "CASE_ARCHIVE", "CASE_LINKS", "CASES", "CORRECTIONS", "NOTIFICATIONS",
+    "AGENTS", "APPEAL_RETENTION_MS", "ASSIGN_WORK", "CASE_ARCHIVE", "CASE_LINKS", "CASES", "CORRECTIONS", "NOTIFICATIONS",
     "ALL", "ASSIGNED", "BY_NAME", "CLASSIFIED", "CLASSIFY_BY_CUSTOMER", "COMMANDS", "DEAD_LETTERS", "ESCALATIONS",
     "HOTSPOTS", "LIFECYCLE_PARTITIONS", "LIFECYCLE_RETENTION_MS", "RECEIVED", "RESOLVED", "SLA_EVENTS",
     "STATISTICS", "STATUS", "SUBMISSIONS",

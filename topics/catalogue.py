@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from complaint_stream.schemas import (
     AddNote,
+    AgentPresenceChanged,
     CallbackRecorded,
     CancelComplaint,
     CaseArchived,
@@ -54,8 +55,10 @@ from complaint_stream.schemas import (
     ReassignComplaint,
     ReclassifyComplaint,
     ReopenComplaint,
+    ReturnComplaint,
     SlaEvent,
     StatisticsUpdated,
+    TeamWork,
 )
 
 DAY_MS = 24 * 3600 * 1000
@@ -73,14 +76,15 @@ class Worker(enum.StrEnum):
     INTAKE = "intake"
     CLASSIFY = "classify"
     LIFECYCLE = "lifecycle"  # the case record: status, follow-ups, resolution, callback, customer messages
-    ASSIGN = "assign"        # planned: teams, agents, deadlines, manual reassignment
+    ASSIGN = "assign"        # routing (派单): which team, returns, reassignment; complaint-keyed
+    DISPATCH = "dispatch"    # each team's agents, capacity and queue; team-keyed
     SLA = "sla"              # planned: deadline clocks and escalation
     STATS = "stats"          # planned: windowed counts and hot spots
 
     @property
     def planned(self) -> bool:
         """Declared in the catalogue but not built yet."""
-        return self not in (Worker.INTAKE, Worker.CLASSIFY, Worker.LIFECYCLE)
+        return self not in (Worker.INTAKE, Worker.CLASSIFY, Worker.LIFECYCLE, Worker.ASSIGN, Worker.DISPATCH)
 
 
 class External(enum.StrEnum):
@@ -201,10 +205,32 @@ CLASSIFIED = lifecycle_topic(
 )
 ASSIGNED = lifecycle_topic(
     "complaints.assigned.v1",
-    "Team/agent assignment with response and resolution deadlines (派单).",
+    "Team and agent of each complaint, or its place in the team's queue, with the rule that routed it (派单).",
     (ComplaintAssigned,),
-    producers=(Worker.ASSIGN,),
+    producers=(Worker.DISPATCH,),
     consumers=(Worker.SLA, Worker.LIFECYCLE),
+)
+ASSIGN_WORK = TopicSpec(
+    name="complaints.assign.work.v1",
+    description="Internal to assignment: the router telling a team's dispatcher to take, give up or release a"
+                " complaint, or that a supervisor gave it to an agent.",
+    key="team id, so one team's agents, load and queue are held by one dispatcher instance",
+    key_label="team id",
+    values=(TeamWork,),
+    retention_ms=14 * DAY_MS,
+    internal=True,
+    producers=(Worker.ASSIGN,),
+    consumers=(Worker.DISPATCH,),
+)
+AGENTS = TopicSpec(
+    name="complaints.agents.v1",
+    description="Agents' presence (available, away, offline) from the agents' desktop or a supervisor (坐席状态).",
+    key="team id",
+    key_label="team id",
+    values=(AgentPresenceChanged,),
+    retention_ms=14 * DAY_MS,
+    producers=(External.AGENTS, External.SUPERVISORS),
+    consumers=(Worker.DISPATCH,),
 )
 STATUS = lifecycle_topic(
     "complaints.status.v1",
@@ -240,7 +266,7 @@ CASES = lifecycle_topic(
     "Every change applied to a case, with the case after it (status, priority, owner, handler). No personal data.",
     (CaseUpdated,),
     producers=(Worker.LIFECYCLE,),
-    consumers=(Worker.SLA, Worker.STATS, External.CRM, External.DASHBOARDS),
+    consumers=(Worker.ASSIGN, Worker.SLA, Worker.STATS, External.CRM, External.DASHBOARDS),
 )
 CASE_LINKS = TopicSpec(
     name="complaints.lifecycle.links.v1",
@@ -286,10 +312,11 @@ CORRECTIONS = TopicSpec(
 )
 COMMANDS = lifecycle_topic(
     "complaints.commands.v1",
-    "Supervisors' commands: reassign, change priority, add note, reclassify, merge, cancel, reopen.",
+    "Supervisors' commands: reassign, change priority, add note, reclassify, merge, cancel, reopen; a team's"
+    " return of a complaint outside its remit (退单).",
     (ReassignComplaint, ChangePriority, AddNote, ReclassifyComplaint, MergeComplaints, CancelComplaint,
-     ReopenComplaint),
-    producers=(External.SUPERVISORS,),
+     ReopenComplaint, ReturnComplaint),
+    producers=(External.SUPERVISORS, External.AGENTS),
     consumers=(Worker.ASSIGN, Worker.LIFECYCLE),
 )
 STATISTICS = TopicSpec(
@@ -317,7 +344,8 @@ HOTSPOTS = TopicSpec(
 )
 
 ALL: tuple[TopicSpec, ...] = (
-    SUBMISSIONS, DEAD_LETTERS, RECEIVED, CLASSIFY_BY_CUSTOMER, CLASSIFIED, ASSIGNED, STATUS, SLA_EVENTS,
+    SUBMISSIONS, DEAD_LETTERS, RECEIVED, CLASSIFY_BY_CUSTOMER, CLASSIFIED, ASSIGNED, ASSIGN_WORK, AGENTS, STATUS,
+    SLA_EVENTS,
     ESCALATIONS, RESOLVED, CASES, CASE_LINKS, CASE_ARCHIVE, NOTIFICATIONS, CORRECTIONS, COMMANDS, STATISTICS, HOTSPOTS,
 )
 BY_NAME: dict[str, TopicSpec] = {t.name: t for t in ALL}

@@ -46,6 +46,12 @@ WORKERS: dict[str, WorkerEntry] = {
                     "keeps each complaint's case record: status, follow-ups, merges, resolution, callback,"
                     " customer messages",
                     "complaint_stream.workers.lifecycle"),
+        WorkerEntry(Worker.ASSIGN, "complaints-assign", 9404,
+                    "routes each classified complaint to a team by the roster's rules; returns, supervisors' moves",
+                    "complaint_stream.workers.assign"),
+        WorkerEntry(Worker.DISPATCH, "complaints-dispatch", 9405,
+                    "gives each team's complaints to its agents within capacity, or queues them in order",
+                    "complaint_stream.workers.dispatch"),
     )
 }
 

@@ -412,6 +412,10 @@ class StageRunner:
         self._decode = decoder_for(self.stage.consumes)
         self._staged: dict[str, tuple[Any, Any]] = {}  # key -> (stored state, new state) of the current batch
         self._lock = asyncio.Lock()
+        #: key -> the stage's ``next_due`` of its stored state; a key not here (restored from the changelog,
+        #: or its ``next_due`` failed) is looked at by the next sweep.
+        self._due: dict[str, datetime | None] = {}
+        self.swept: int = 0  # states the last sweep decoded (the rest were not due)
 
     def decode(self, message: Any, now: datetime) -> Envelope[Any]:
         return self._decode(message.value, self.stage.decode_context(now))
@@ -519,11 +523,29 @@ class StageRunner:
 
     def store(self, key: str, old: Any, new: Any) -> None:
         assert self.codec is not None and self.table is not None
+        self._index(key, new)
         if new is None:
             if old is not None:
                 self.table.delete(key)
         elif new != old:
             self.table.put(key, self.codec.dumps(new))
+
+    def forget_due(self) -> None:
+        """Drop the timer index: the next sweep looks at every key (after a rebalance)."""
+        self._due = {}
+
+    def _index(self, key: str, state: Any) -> None:
+        """Note when the sweep must next look at ``key`` (stages without timers keep no index)."""
+        if not self.stage.timer_interval:
+            return
+        if state is None:
+            self._due.pop(key, None)
+            return
+        try:
+            self._due[key] = self.stage.next_due(state)
+        except Exception:  # unknown: the next sweep looks (and its due() reports what is wrong)
+            self._due.pop(key, None)
+            log.exception("%s: next_due of %s failed; the key is looked at every sweep", self.worker, key[:80])
 
     async def sweep(self) -> None:
         async with self._lock:
@@ -538,7 +560,18 @@ class StageRunner:
             return
         now = self.clock()
         fired: list[tuple[str, Any, Any, list[Awaitable[Any]]]] = []
-        for key in self.table.all_keys():
+        keys = self.table.all_keys()
+        index = self._due
+        if len(index) > len(keys):  # keys deleted elsewhere or partitions revoked: drop what they left
+            present = set(keys)
+            self._due = index = {k: at for k, at in index.items() if k in present}
+        self.swept = 0
+        for key in keys:
+            if key in index:
+                at = index[key]
+                if at is None or at > now:
+                    continue
+            self.swept += 1
             raw = self.table.get(key)
             if raw is None:
                 continue
@@ -695,6 +728,14 @@ def build_worker(name: str, app_id: str, binding: Binding, settings: Settings, *
 
     if table is not None and stage.timer_interval:
         app.timer(interval=stage.timer_interval, name=f"{stage.name}-timers")(runner.sweep)
+
+        # a rebalance moves keys between instances, and another may have changed a key meanwhile: what this
+        # instance noted about its keys' timers no longer holds, so the next sweep looks at every key again
+        async def forget_due(_sender: Any, /, *_args: Any, signal: Any = None, **_kwargs: Any) -> None:
+            runner.forget_due()
+
+        app.on_partitions_revoked.connect(forget_due)
+        app.on_partitions_assigned.connect(forget_due)
     inputs = frozenset(t.name for t in (*binding.inputs, *binding.stream_topics))
     built = BuiltWorker(app=app, name=name, metrics=metrics, runner=runner, agents=agents, inputs=inputs)
     app.timer(interval=0.25, name=f"{stage.name}-readiness")(built.refresh_readiness)

@@ -95,6 +95,17 @@ def build_parser() -> argparse.ArgumentParser:
     shw.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
                      help="give up reading the changelog after this long (default: 30)")
 
+    que = _add(sub, "queues", _queues, "print every team's queue, agents present and load (dispatch worker)",
+               "Ask the dispatch worker (GET /teams/TEAM on its metrics port) for each team of the roster and print"
+               " its queue length, the oldest wait, agents present (available) / agents, load / capacity and"
+               " whether it is within its working hours now. A team the worker does not hold prints as not on"
+               " this instance; a worker that does not answer is an error (exit 1).")
+    que.add_argument("--json", action="store_true", help='one JSON object: {"teams": [...], "at": TIME}')
+    que.add_argument("--team", action="extend", nargs="+", default=None, metavar="ID",
+                     help="only these teams (repeatable; default: every team of the roster)")
+    que.add_argument("--timeout", type=float, default=3.0, metavar="S",
+                     help="give up on the worker's answer for a team after this long (default: 3)")
+
     cmd = _add(sub, "command", None, "publish a supervisor's command about a complaint",
                "Publish one command to the commands topic, keyed by the complaint id; wait for the broker's"
                " acknowledgement and print the event id.")
@@ -145,6 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--folds", type=int, default=5, help="cross-validation folds for the rules+model figures")
     ev.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
+
+
+def _queues(args: argparse.Namespace) -> int:
+    from complaint_stream.cli.queues_cmd import handler
+
+    return handler(args)
 
 
 #: Exit codes besides 0 (success) and 1 (the command failed, or some input lines were rejected).

@@ -16,12 +16,16 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from complaint_stream.domain.stage import Refused, Stage, run_in_event_time
 from complaint_stream.schemas import DecodeError, Envelope, decode
 from complaint_stream.settings import Settings
 from complaint_stream.topics import TopicSpec
+
+
+class Writes(Protocol):
+    def write(self, text: str, /) -> Any: ...
 
 
 class ReplayError(ValueError):
@@ -82,7 +86,7 @@ def read_events(stage: Stage[Any], lines: Iterable[bytes | str], report: Counter
     return events
 
 
-def replay(stage: Stage[Any], lines: Iterable[bytes | str], out: TextIO, errors: TextIO,
+def replay(stage: Stage[Any], lines: Iterable[bytes | str], out: Writes, errors: TextIO,
            until: datetime | None = None, feedback: Iterable[TopicSpec] = ()) -> int:
     """Replay ``lines`` through ``stage``; outputs to ``feedback`` topics are applied too (and printed).
     An event the stage's rules refuse is reported on standard error with its rule, as the worker would
@@ -106,12 +110,41 @@ def replay(stage: Stage[Any], lines: Iterable[bytes | str], out: TextIO, errors:
 
 def run_replay(name: str, file: Iterable[bytes | str], settings: Settings, *, until: str | None,
                policy_files: Iterable[str]) -> int:
-    from complaint_stream.workers.registry import get
+    """Replay the named stage; a stage whose outputs go to another's internal topic (the router's work for
+    the teams' dispatcher) is replayed together with that one, which also reads the input lines (agents'
+    presence): ``complaints replay assign`` prints the work and the assignments it leads to."""
+    from complaint_stream.workers.registry import WORKERS, get
 
     settings = with_policy(settings, policy_files)
-    binding = get(name).load().binding(settings)
-    stage = binding.stage
-    produced = {t.name for t in stage.produces}
-    feedback = [t for t in binding.inputs if t.name in produced]  # a stage's own internal topic (lifecycle links)
-    return replay(stage, file, sys.stdout, sys.stderr, until=None if until is None else parse_time(until),
-                  feedback=feedback)
+    stop = None if until is None else parse_time(until)
+    bindings = [get(name).load().binding(settings)]
+    while True:
+        internal = {t.name for t in bindings[-1].stage.produces if t.internal}
+        following = [e.load().binding(settings) for e in WORKERS.values()
+                     if any(t.name in internal for t in e.load().binding(settings).inputs)
+                     and e.name != bindings[-1].stage.name]
+        if not following:
+            break
+        bindings.append(following[0])
+    lines = [line if isinstance(line, bytes) else line.encode("utf-8", "surrogatepass") for line in file]
+    status = 0
+    for binding in bindings:
+        stage = binding.stage
+        produced = {t.name for t in stage.produces}
+        feedback = [t for t in binding.inputs if t.name in produced]  # its own internal topic (lifecycle links)
+        out = _Tee(sys.stdout)
+        status |= replay(stage, lines, out, sys.stderr, until=stop, feedback=feedback)
+        lines = [*lines, *out.lines]  # what the next stage reads: the input and this stage's outputs
+    return status
+
+
+class _Tee:
+    """Standard output that also keeps what was written, line by line, for the next stage of a chain."""
+
+    def __init__(self, out: TextIO):
+        self.out = out
+        self.lines: list[bytes] = []
+
+    def write(self, text: str) -> None:
+        self.out.write(text)
+        self.lines.append(text.encode("utf-8"))

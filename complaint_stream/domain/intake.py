@@ -28,6 +28,7 @@ from complaint_stream.schemas import (
     wrap,
 )
 from complaint_stream.schemas.base import COMPLAINT_ID_MAX_LENGTH
+from complaint_stream.schemas.normalise import home_province_code
 
 EVENT_NAMESPACE = uuid.UUID("6f1c3f8e-6d1e-4a55-9d0e-2b8f3b1c7a10")
 
@@ -180,6 +181,7 @@ def accept_submission(submission: Envelope[ChannelSubmission], seen: SeenSubmiss
         customer_key=customer_key(data.customer.msisdn, policy.customer_key_secret),
         region=data.region,
         language=data.language,
+        home_province_code=home_province_code(data.customer.msisdn),
         occurred_at=data.occurred_at,
         received_at=now,
         attachments=data.attachments,

@@ -19,7 +19,7 @@ import heapq
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
 from complaint_stream.schemas import Envelope, Payload
@@ -69,6 +69,16 @@ class Stage(Protocol[S]):
     def due(self, state: S, now: datetime) -> tuple[S | None, Sequence[Output]]:
         ...
 
+    def next_due(self, state: S) -> datetime | None:
+        """The earliest time ``due`` may change ``state`` or emit anything: never later than that (earlier
+        only costs the runtime a look); ``None``: not before an event changes the state. The runtime's
+        sweep skips a key until then instead of decoding every state at every interval."""
+        ...
+
+
+#: ``next_due`` of a stage that cannot tell: look at every sweep.
+ALWAYS = datetime.min.replace(tzinfo=UTC)
+
 
 class StageBase(Generic[S]):
     """Defaults for the optional parts of a stage: no decode context, no timers."""
@@ -83,6 +93,9 @@ class StageBase(Generic[S]):
 
     def due(self, state: S, now: datetime) -> tuple[S | None, Sequence[Output]]:
         return state, ()
+
+    def next_due(self, state: S) -> datetime | None:
+        return ALWAYS
 
 
 class Refused(Exception):

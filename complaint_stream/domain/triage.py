@@ -178,6 +178,8 @@ def triage(received: ComplaintReceived, history: History, classifier: Classifier
         channel=received.channel,
         region=received.region,
         customer_tier=received.customer.tier,
+        language=received.language,
+        home_province_code=received.home_province_code,
         received_at=received.received_at,
         category=Category(result.category),
         confidence=round(float(result.confidence), 4),

@@ -94,3 +94,28 @@ async def test_the_case_record_is_served_at_complaints_id(base_settings, outbox,
         assert missing.value.code == 404
     finally:
         server.shutdown()
+
+
+async def test_the_sweep_looks_only_at_cases_whose_timer_is_due(base_settings, outbox, clock):
+    """The timer sweep skips a case until its ``next_due``; a case restored from the changelog (not noted
+    by this runner) and every case after a rebalance are looked at once."""
+    run, store, _metrics = runner(base_settings, outbox, clock)
+    clock.now = c.T0 + timedelta(minutes=1)
+    for n in range(1, 6):
+        await run.process_batch(msgs([*c.opened(n), c.assigned(n, c.T0), c.status(n, "inProgress", c.T0),
+                                      c.resolve(n, c.T0 + timedelta(seconds=30))], start=10 * n))
+    store.data["CMP-RESTORED"] = store.data[c.cid(1)]  # as recovery puts a key: no store() call
+    await run.sweep()
+    assert run.swept == 1  # only the restored key; the five are not due before their callback
+    await run.sweep()
+    assert run.swept == 0
+    callback_due = StateCodec(CaseRecord).loads(store.data[c.cid(1)]).callback.due_at
+    clock.now = callback_due
+    before = len(outbox.on(CASES))
+    await run.sweep()
+    assert run.swept == 6 and len(outbox.on(CASES)) - before == 6  # each announces its callback as due
+    await run.sweep()
+    assert run.swept == 0
+    run.forget_due()  # partitions revoked or assigned
+    await run.sweep()
+    assert run.swept == 6

@@ -75,7 +75,8 @@ def test_operations_are_the_workers_declared_in_the_catalogue(exported):
     actual = {oid: (op["action"], op["channel"]["$ref"].rsplit("/", 1)[1]) for oid, op in doc["operations"].items()}
     assert actual == expected
     assert doc["operations"]["intake-receive-intake-submissions"]["tags"] == [{"name": "worker:intake"}]
-    assert {"name": "planned"} in doc["operations"]["assign-receive-classified"]["tags"]
+    assert doc["operations"]["assign-receive-classified"]["tags"] == [{"name": "worker:assign"}]
+    assert {"name": "planned"} in doc["operations"]["sla-receive-assigned"]["tags"]
     status = doc["channels"][channel_id(topics.STATUS.name)]
     assert [p["kind"] for p in status["x-written-by"]] == ["external", "external"]
     assert {p["name"] for p in status["x-read-by"]} == {"sla", "lifecycle"}

@@ -26,6 +26,7 @@ most urgent first (P1 before P2 ...), then oldest, then by id.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -151,7 +152,7 @@ def offer(state: TeamState | None, item: WorkItem, now: datetime, team: TeamSpec
     if not team.is_open(now):
         assert team.hours is not None
         return _enqueue(state, item, f"outside working hours ({team.hours.describe()})")
-    if any(_choose(state, waiting, team) is not None for waiting in state.queue):
+    if _has_room(state, team) and any(_choose(state, waiting, team) is not None for waiting in state.queue):
         return _enqueue(state, item, "behind waiting complaints an agent can take now; due() assigns them in order")
     choice = _choose(state, item, team)
     if choice is None:
@@ -236,6 +237,13 @@ def _ready(state: TeamState | None, team: TeamSpec) -> TeamState:
     return state if fresh == state.agents else replace(state, agents=fresh)
 
 
+def _has_room(state: TeamState, team: TeamSpec) -> bool:
+    """Whether any agent could take anything at all: available and under capacity. When none can, the
+    queue need not be looked at (it may hold thousands during an outage)."""
+    specs = {a.id: a for a in team.agents}
+    return any(a.presence == "available" and a.id in specs and a.load < specs[a.id].capacity for a in state.agents)
+
+
 def _eligible(agent: AgentState, spec: AgentSpec, item: WorkItem, team: TeamSpec) -> bool:
     return (agent.presence == "available"
             and agent.load < spec.capacity
@@ -294,11 +302,10 @@ def _replace_agent(state: TeamState, agent: AgentState) -> TeamState:
 
 
 def _enqueue(state: TeamState, item: WorkItem, reason: str) -> tuple[TeamState, Decision]:
-    queue = tuple(sorted((*state.queue, item), key=WorkItem.order))
-    state = replace(state, queue=queue)
-    position = state.position(item.complaint_id)
-    assert position is not None
-    return state, Queued(item.complaint_id, position, reason)
+    queue = list(state.queue)  # kept in service order: insert in place (one copy), no sort
+    at = bisect.bisect_right(queue, item.order(), key=WorkItem.order)
+    queue.insert(at, item)
+    return replace(state, queue=tuple(queue)), Queued(item.complaint_id, at + 1, reason)
 
 
 def _drain(state: TeamState, now: datetime, team: TeamSpec) -> tuple[TeamState, list[Decision]]:
@@ -309,6 +316,8 @@ def _drain(state: TeamState, now: datetime, team: TeamSpec) -> tuple[TeamState, 
         return state, []
     decisions: list[Decision] = []
     for item in state.queue:
+        if not _has_room(state, team):
+            break  # every agent is full or away: the rest waits
         choice = _choose(state, item, team)
         if choice is None:
             continue

@@ -44,7 +44,7 @@ from complaint_stream.domain.lifecycle.messages import (
 )
 from complaint_stream.domain.lifecycle.policy import LifecyclePolicy
 from complaint_stream.domain.privacy import redact_phone_numbers
-from complaint_stream.domain.stage import Output, Refused, StageBase
+from complaint_stream.domain.stage import ALWAYS, Output, Refused, StageBase
 from complaint_stream.schemas import (
     AddNote,
     Callback,
@@ -79,6 +79,7 @@ from complaint_stream.schemas import (
     ReclassifyComplaint,
     ReopenComplaint,
     Resolution,
+    ReturnComplaint,
     SlaEvent,
     TicketStatus,
     TimelineEntry,
@@ -170,6 +171,7 @@ class LifecycleStage(StageBase[CaseRecord]):
             ChangePriority: self._priority,
             ReclassifyComplaint: self._reclassify,
             ReassignComplaint: self._reassign,
+            ReturnComplaint: self._returned,
             CancelComplaint: self._cancel,
             ReopenComplaint: self._reopen_command,
             MergeComplaints: self._merge_command,
@@ -214,6 +216,40 @@ class LifecycleStage(StageBase[CaseRecord]):
                 step.emit(CASE_ARCHIVE, step.rec.complaint_id, self._wrap(archived, "archived", now))
             return None, step.outputs
         return step.rec, step.outputs
+
+    def next_due(self, state: CaseRecord) -> datetime | None:
+        """The earliest time :meth:`due` may do anything to ``state``: a held message's release, a parked
+        update's grace running out, auto-close or the callback of a resolved case, the periodic progress
+        message of an open one, and leaving memory (the retention period). Each is the time its own check
+        in :meth:`due` compares with, so it is never late; ``None``: nothing until an event comes."""
+        rec = state
+        times: list[datetime] = [h.event.send_after for h in rec.held]
+        times += [p.parked_at + self.policy.grace for p in rec.parked]
+        if rec.kind == "case" and rec.status is not None:
+            if rec.status is TicketStatus.RESOLVED:
+                if rec.resolved_at is not None:
+                    times.append(rec.resolved_at + self.policy.auto_close_after)
+                cb = rec.callback
+                if (cb is not None and cb.outcome != "reached" and cb.announced <= cb.attempts
+                        and cb.attempts + 1 <= self.policy.file.callback.attempts):
+                    times.append(cb.due_at)
+            elif rec.status in OPEN_FOR_FOLLOW_UPS:
+                every = self.policy.progress_every
+                if every is not None and rec.received is not None:
+                    times.append((rec.last_message_at or rec.received.received_at) + every)
+        if not rec.parked and not rec.held:  # what _forgettable compares with
+            retention = self.policy.retention
+            if rec.kind == "case" and rec.status is not None and self.table.is_terminal(rec.status):
+                if rec.closed_at is not None:
+                    times.append(rec.closed_at + retention)
+            elif rec.kind == "follow_up" and rec.received is not None:
+                times.append(rec.received.received_at + retention)
+            elif rec.kind == "waiting":
+                if rec.received is None and rec.classified is None:
+                    return ALWAYS
+                if rec.updated_at is not None:
+                    times.append(rec.updated_at + retention)
+        return min(times, default=None)
 
     # -- receipt, classification, opening -------------------------------------------------------
 
@@ -611,6 +647,15 @@ class LifecycleStage(StageBase[CaseRecord]):
         who = data.team + (f"/{data.agent_id}" if data.agent_id else "")
         self._change(step, CaseChange.REASSIGN_REQUESTED, env.time, actor=data.requested_by,
                      detail=f"to {who}: {data.reason}", reason_code="command", event=env)
+
+    def _returned(self, step: Step, env: Envelope[Any]) -> None:
+        data: ReturnComplaint = env.data
+        if not self._case(step, env):
+            return
+        self._open(step, "a return")
+        self._change(step, CaseChange.RETURNED, env.time, actor=data.requested_by,
+                     detail=f"returned by {data.team}" + (f": {data.reason}" if data.reason else ""),
+                     reason_code=data.reason_code, event=env)
 
     def _cancel(self, step: Step, env: Envelope[Any]) -> None:
         data: CancelComplaint = env.data

@@ -47,3 +47,24 @@ def test_a_customer_key_is_the_32_hex_digits_of_the_keyed_hash(key):
         ComplaintResolved.model_validate({"complaint_id": "CMP-1", "customer_key": key, "status": "closed",
                                           "category": "network", "priority": "P3", "channel": "app",
                                           "resolved_at": T, "received_at": T, "handling_seconds": 1})
+
+
+@pytest.mark.parametrize("cid", ["13912345678", "139-1234-5678", "hotline.13912345678", "app.8613912345678",
+                                 "CMP-139.1234.5678"])
+def test_a_complaint_id_with_a_mobile_number_in_it_is_refused(cid):
+    from pydantic import TypeAdapter
+
+    from complaint_stream.schemas import ComplaintId
+
+    with pytest.raises(ValidationError, match="mobile phone number"):
+        TypeAdapter(ComplaintId).validate_python(cid)
+
+
+@pytest.mark.parametrize("cid", ["HL-2026-000123", "hotline.2026-000123", "CMP20261201-ABCDEFGHIJKL",
+                                 "CMP20261201-000000000001", "X-00013912345678"])
+def test_complaint_ids_with_other_digits_are_kept(cid):
+    from pydantic import TypeAdapter
+
+    from complaint_stream.schemas import ComplaintId
+
+    assert TypeAdapter(ComplaintId).validate_python(cid) == cid

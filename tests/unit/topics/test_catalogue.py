@@ -111,8 +111,10 @@ def test_every_topic_has_a_writer_and_a_reader_and_a_worker_on_one_side():
 def test_workers_and_external_parties_are_kept_apart():
     assert not {str(w) for w in topics.Worker} & {str(e) for e in topics.External}
     assert [w for w in topics.Worker if not w.planned] == [topics.Worker.INTAKE, topics.Worker.CLASSIFY,
-                                                           topics.Worker.LIFECYCLE]
-    assert {str(w) for w in topics.Worker} == {"intake", "classify", "lifecycle", "assign", "sla", "stats"}
+                                                           topics.Worker.LIFECYCLE, topics.Worker.ASSIGN,
+                                                           topics.Worker.DISPATCH]
+    assert {str(w) for w in topics.Worker} == {"intake", "classify", "lifecycle", "assign", "dispatch", "sla",
+                                               "stats"}
 
 
 def test_the_built_workers_read_and_write_what_the_pipeline_does():
@@ -125,13 +127,23 @@ def test_the_built_workers_read_and_write_what_the_pipeline_does():
                                                            topics.CLASSIFY_BY_CUSTOMER])
     assert names(topics.produced_by(topics.Worker.CLASSIFY)) == names([topics.CLASSIFY_BY_CUSTOMER,
                                                                        topics.CLASSIFIED, topics.DEAD_LETTERS])
+    assert names(topics.consumed_by("assign")) == names([topics.CLASSIFIED, topics.COMMANDS, topics.CASES])
+    assert names(topics.produced_by("assign")) == names([topics.ASSIGN_WORK, topics.DEAD_LETTERS])
+    assert names(topics.consumed_by("dispatch")) == names([topics.ASSIGN_WORK, topics.AGENTS])
+    assert names(topics.produced_by("dispatch")) == names([topics.ASSIGNED, topics.DEAD_LETTERS])
 
 
-def test_internal_topics_are_written_and_read_by_one_worker_only():
-    for t in topics.ALL:
-        if t.internal:
-            assert len(set(t.producers) | set(t.consumers)) == 1
-            assert isinstance(t.producers[0], topics.Worker)
+def test_internal_topics_are_written_by_one_worker_and_read_by_workers_only():
+    """A worker's own re-keying or links topic, or the one between the two halves of assignment: nothing
+    outside the pipeline writes or reads it."""
+    internal = [t for t in topics.ALL if t.internal]
+    assert {t.name for t in internal} == {topics.CLASSIFY_BY_CUSTOMER.name, topics.CASE_LINKS.name,
+                                          topics.ASSIGN_WORK.name}
+    for t in internal:
+        assert len(t.producers) == 1 and isinstance(t.producers[0], topics.Worker)
+        assert t.consumers and all(isinstance(c, topics.Worker) for c in t.consumers)
+    assert topics.ASSIGN_WORK.producers == (topics.Worker.ASSIGN,)
+    assert topics.ASSIGN_WORK.consumers == (topics.Worker.DISPATCH,)
 
 
 def test_the_readme_topic_table_is_the_rendered_catalogue():

@@ -1,0 +1,337 @@
+"""Assignment as two stages of the generic runtime (派单 and 坐席分配), keyed two ways.
+
+:class:`AssignStage` (worker ``assign``) is keyed by complaint id, like every complaint topic. It routes
+each classified complaint to a team (:func:`routing.route`, the roster's rules), keeps what a later
+decision about the complaint needs (the classification, the team it is with, the teams that returned it)
+and tells that team what to do on the internal topic ``ASSIGN_WORK``, keyed by team:
+
+* ``offer``    a complaint routed to the team (or moved there by a supervisor: with ``agent_id``);
+* ``withdraw`` a complaint that left the team (returned, 退单, or moved to another team);
+* ``release``  a complaint that ended (the lifecycle reported it resolved, closed, cancelled or rejected);
+* ``reassign`` a complaint a supervisor gave to another agent of the same team.
+
+:class:`DispatchStage` (worker ``dispatch``) is keyed by team: one team's agents, the complaints each holds
+and the team's queue are one state (:class:`team.TeamState`), held by one instance, so capacity is
+never exceeded and the queue is served in order. It publishes every decision as ``ComplaintAssigned``
+keyed by complaint id, back among the complaint topics: to an agent, or waiting at a place in the queue
+and later given to an agent (``dequeued``). Agents' presence arrives on ``AGENTS``, keyed by team.
+
+Load is never a counter: an agent's load is the set of complaint ids it holds, built from these events, so
+after a restart it is exactly the open assignments. Every output id is derived from what caused it, and a
+replayed input finds its effect already in the state and emits nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from complaint_stream.domain.assignment.roster import Roster
+from complaint_stream.domain.assignment.routing import Route, complaint_language, route
+from complaint_stream.domain.assignment.team import (
+    Assigned,
+    Decision,
+    Queued,
+    TeamState,
+    WorkItem,
+    offer,
+    reassign_to,
+    release,
+    set_presence,
+    withdraw,
+)
+from complaint_stream.domain.assignment.team import due as team_due
+from complaint_stream.domain.intake import event_id
+from complaint_stream.domain.stage import ALWAYS, Output, Refused, StageBase
+from complaint_stream.schemas import (
+    AgentPresenceChanged,
+    CaseChange,
+    CaseUpdated,
+    ComplaintAssigned,
+    ComplaintClassified,
+    Envelope,
+    ReassignComplaint,
+    ReturnComplaint,
+    TeamWork,
+    TicketStatus,
+    wrap,
+)
+from complaint_stream.topics import ASSIGN_WORK, ASSIGNED, COMMANDS, TopicSpec
+
+__all__ = ["ENDED", "AssignStage", "DispatchStage", "Routing"]
+
+#: Statuses the lifecycle reports that end a complaint's hold on its agent.
+ENDED = frozenset({TicketStatus.RESOLVED, TicketStatus.CLOSED, TicketStatus.CANCELLED, TicketStatus.REJECTED})
+#: Command ids a complaint's routing state remembers (a repeated delivery comes soon after the first).
+MAX_COMMANDS = 32
+#: How long the router remembers a complaint after it ended (a reopen finds its team and agent again).
+KEEP_ENDED = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class Routing:
+    """What the router knows of one complaint: its classification, the team it is with and by which rule,
+    the teams that returned it, the agent the lifecycle last reported handling it, and when it ended."""
+
+    complaint: ComplaintClassified
+    team: str
+    rule: str
+    updated_at: datetime
+    excluded: tuple[str, ...] = ()
+    returns: int = 0
+    handler: str | None = None
+    ended_at: datetime | None = None
+    #: Ids of the last commands applied (returns, moves): the same command delivered again is a no-op.
+    commands: tuple[str, ...] = ()
+
+
+class AssignStage(StageBase[Routing]):
+    """The router (派单): which team, returns, supervisors' moves, and ends reported by the lifecycle."""
+
+    name = "assign"
+    #: Every command on the commands topic is read (the others are none of its business and change nothing).
+    consumes: tuple[type[Any], ...] = (ComplaintClassified, CaseUpdated, *COMMANDS.values)
+    produces: tuple[TopicSpec, ...] = (ASSIGN_WORK,)
+    state_type: Any = Routing
+    timer_interval: float | None = 3600.0
+    source = "/workers/assign"
+
+    def __init__(self, roster: Roster, keep_ended: timedelta = KEEP_ENDED):
+        self.roster = roster
+        self.keep_ended = keep_ended
+
+    def state_key(self, event: Envelope[Any]) -> str:
+        return str(event.data.complaint_id)
+
+    def apply(self, state: Routing | None, event: Envelope[Any], now: datetime) -> tuple[Routing | None, Sequence[Output]]:
+        data = event.data
+        if isinstance(data, ComplaintClassified):
+            return self._classified(state, event)
+        if isinstance(data, CaseUpdated):
+            return self._case_updated(state, event)
+        if not isinstance(data, (ReturnComplaint, ReassignComplaint)):
+            return state, ()  # a note, a priority change, a merge ...: the lifecycle's
+        if state is None:
+            raise Refused("unknown_complaint", f"{data.complaint_id} was never routed here")
+        if event.id in state.commands:
+            return state, ()  # delivered again (at-least-once): applied already
+        new, outputs = self._returned(state, event) if isinstance(data, ReturnComplaint) \
+            else self._reassigned(state, event)
+        return replace(new, commands=(*state.commands, event.id)[-MAX_COMMANDS:]), outputs
+
+    def due(self, state: Routing, now: datetime) -> tuple[Routing | None, Sequence[Output]]:
+        if state.ended_at is not None and now - state.ended_at > self.keep_ended:
+            return None, ()
+        return state, ()
+
+    def next_due(self, state: Routing) -> datetime | None:
+        return None if state.ended_at is None else state.ended_at + self.keep_ended
+
+    # -- events ------------------------------------------------------------------------------------
+
+    def _classified(self, state: Routing | None, event: Envelope[ComplaintClassified]) -> tuple[Routing | None,
+                                                                                                  Sequence[Output]]:
+        data = event.data
+        if state is not None:
+            return state, ()  # routed already: a replay, or a later classification (corrections are commands)
+        routed = route(data, self.roster, language=complaint_language(data.language),
+                       home_province_code=data.home_province_code)
+        if routed is None:  # a follow-up (催单): the lifecycle attaches it to its case; nothing to hold
+            return None, ()
+        at = event.time
+        new = Routing(complaint=data, team=routed.team, rule=routed.rule, updated_at=at)
+        return new, (self._offer(new, routed, at, cause="routed", material=event.id),)
+
+    def _returned(self, state: Routing, event: Envelope[ReturnComplaint]) -> tuple[Routing, Sequence[Output]]:
+        data = event.data
+        if state.ended_at is not None:
+            raise Refused("case_ended", f"{data.complaint_id} ended {state.ended_at.isoformat()}: nothing to return")
+        if data.team != state.team:
+            raise Refused("not_with_team", f"{data.complaint_id} is with {state.team}, not {data.team}")
+        excluded = (*state.excluded, data.team)
+        returns = state.returns + 1
+        routed = route(state.complaint, self.roster, exclude=frozenset(excluded), returns=returns,
+                       language=complaint_language(state.complaint.language),
+                       home_province_code=state.complaint.home_province_code)
+        assert routed is not None  # a follow-up never has a state
+        new = replace(state, team=routed.team, rule=routed.rule, excluded=excluded, returns=returns,
+                      updated_at=event.time, handler=None)
+        reason = f"returned by {data.team} ({data.reason_code})"
+        return new, (self._work(state, "withdraw", state.team, event.time, event.id, reason=reason),
+                     self._offer(new, routed, event.time, cause="returned", material=event.id, reason=reason))
+
+    def _reassigned(self, state: Routing, event: Envelope[ReassignComplaint]) -> tuple[Routing, Sequence[Output]]:
+        data = event.data
+        if state.ended_at is not None:
+            raise Refused("case_ended", f"{data.complaint_id} ended {state.ended_at.isoformat()}: reopen it first")
+        if not self.roster.has_team(data.team):
+            raise Refused("unknown_team", f"{data.team} is not a team of the roster")
+        team = self.roster.team(data.team)
+        if data.agent_id is not None and team.agent(data.agent_id) is None:
+            raise Refused("unknown_agent", f"{data.agent_id} is not an agent of team {data.team}")
+        reason = f"reassigned by {data.requested_by}" + (f": {data.reason}" if data.reason else "")
+        at = event.time
+        if data.team == state.team:
+            if data.agent_id is None:
+                return state, ()  # already with that team
+            new = replace(state, updated_at=at)
+            return new, (self._work(new, "reassign", data.team, at, event.id, agent=data.agent_id, reason=reason),)
+        new = replace(state, team=data.team, rule="reassigned", updated_at=at, handler=None)
+        routed = Route(data.team, "reassigned", (f"{reason} -> team {data.team}",))
+        return new, (self._work(state, "withdraw", state.team, at, event.id, reason=reason),
+                     self._offer(new, routed, at, cause="reassigned", material=event.id, reason=reason,
+                                 agent=data.agent_id))
+
+    def _case_updated(self, state: Routing | None, event: Envelope[CaseUpdated]) -> tuple[Routing | None,
+                                                                                           Sequence[Output]]:
+        data = event.data
+        if state is None:
+            return None, ()  # not routed here (a follow-up, or before this worker existed)
+        handler = data.handler or state.handler
+        if data.status in ENDED and state.ended_at is None:
+            new = replace(state, ended_at=data.at, handler=handler, updated_at=data.at)
+            return new, (self._work(new, "release", state.team, data.at, event.id,
+                                    reason=f"{data.status.value} ({data.change.value})"),)
+        if data.change is CaseChange.REOPENED and state.ended_at is not None:
+            new = replace(state, ended_at=None, handler=handler, updated_at=data.at)
+            routed = Route(state.team, state.rule, ("reopened: back to its team and, when it has room, its agent",),
+                           handler)
+            return new, (self._offer(new, routed, data.at, cause="reopened", material=event.id, reason="reopened"),)
+        if handler != state.handler:
+            return replace(state, handler=handler), ()
+        return state, ()
+
+    # -- outputs -----------------------------------------------------------------------------------
+
+    def _offer(self, state: Routing, routed: Route, at: datetime, *, cause: str, material: str, reason: str = "",
+               agent: str | None = None) -> Output:
+        c = state.complaint
+        work = TeamWork(kind="offer", team=routed.team, complaint_id=c.complaint_id, at=at, priority=c.priority,
+                        skill=c.category, language=complaint_language(c.language), preferred_agent=routed.agent,
+                        agent_id=agent, cause=cause, rule=routed.rule[:64], explanation=routed.explanation,
+                        returns=state.returns, reason=reason[:500])
+        return self._out(work, material)
+
+    def _work(self, state: Routing, kind: str, team: str, at: datetime, material: str, *, agent: str | None = None,
+              reason: str = "") -> Output:
+        c = state.complaint
+        work = TeamWork(kind=kind, team=team, complaint_id=c.complaint_id, at=at, priority=c.priority,
+                        skill=c.category, agent_id=agent, returns=state.returns, reason=reason[:500])
+        return self._out(work, material)
+
+    def _out(self, work: TeamWork, material: str) -> Output:
+        eid = event_id(work.complaint_id, f"assign:{work.kind}:{work.team}:{material}")
+        return Output(ASSIGN_WORK, work.team, wrap(work, source=self.source, subject=work.complaint_id,
+                                                   event_id=eid, time=work.at))
+
+
+class DispatchStage(StageBase[TeamState]):
+    """One team's dispatcher (坐席分配): agents, capacity, presence, the queue."""
+
+    name = "dispatch"
+    consumes: tuple[type[Any], ...] = (TeamWork, AgentPresenceChanged)
+    produces: tuple[TopicSpec, ...] = (ASSIGNED,)
+    state_type: Any = TeamState
+    timer_interval: float | None = 60.0
+    source = "/workers/dispatch"
+
+    def __init__(self, roster: Roster):
+        self.roster = roster
+
+    def state_key(self, event: Envelope[Any]) -> str:
+        return str(event.data.team)
+
+    def apply(self, state: TeamState | None, event: Envelope[Any], now: datetime) -> tuple[TeamState | None,
+                                                                                            Sequence[Output]]:
+        data = event.data
+        if not self.roster.has_team(data.team):
+            raise Refused("unknown_team", f"{data.team} is not a team of the roster")
+        team = self.roster.team(data.team)
+        waiting = _Waiting(state)
+        if isinstance(data, AgentPresenceChanged):
+            new, decisions = set_presence(state, data.agent_id, data.presence, data.at, team)
+            return new, self._publish(new, decisions, waiting, data.at, event.id, None)
+        at = data.at
+        if data.kind == "offer" and data.agent_id is None:
+            item = WorkItem(complaint_id=data.complaint_id, priority=data.priority, skill=data.skill,
+                            language=data.language, preferred_agent=data.preferred_agent)
+            new, decision = offer(state, item, at, team)
+            if decision.replay:
+                return new, ()
+            return new, self._publish(new, [decision], waiting, at, event.id, data)
+        if data.kind == "reassign":  # a supervisor's choice of another agent of this team
+            assert data.agent_id is not None
+            new, decisions = reassign_to(state, data.complaint_id, data.agent_id, at, team)
+            return new, self._publish(new, decisions, waiting, at, event.id, data)
+        if data.kind == "offer":  # moved here by a supervisor, to a named agent
+            assert data.agent_id is not None
+            try:
+                new, decisions = reassign_to(state, data.complaint_id, data.agent_id, at, team)
+            except Refused as refusal:
+                # The complaint has left its old team already: it must land here. The agent is full (or
+                # gone from the roster): the team takes it as any complaint, that agent preferred.
+                item = WorkItem(complaint_id=data.complaint_id, priority=data.priority, skill=data.skill,
+                                language=data.language, preferred_agent=data.agent_id)
+                new, decision = offer(state, item, at, team)
+                moved = data.model_copy(update={"explanation": (*data.explanation, f"{refusal}; the team takes it")})
+                return new, self._publish(new, [decision], waiting, at, event.id, moved)
+            return new, self._publish(new, decisions, waiting, at, event.id, data)
+        transition = withdraw if data.kind == "withdraw" else release
+        new, decisions = transition(state, data.complaint_id, at, team)
+        return new, self._publish(new, decisions, waiting, at, event.id, None)
+
+    def due(self, state: TeamState, now: datetime) -> tuple[TeamState | None, Sequence[Output]]:
+        if not self.roster.has_team(state.team) or not state.queue:
+            return state, ()
+        waiting = _Waiting(state)
+        new, decisions = team_due(state, now, self.roster.team(state.team))
+        return new, self._publish(new, decisions, waiting, now, f"due:{now.isoformat()}", None)
+
+    def next_due(self, state: TeamState) -> datetime | None:
+        return ALWAYS if state.queue else None  # waiting work: the hours may start (a team is cheap to look at)
+
+    # -- outputs -----------------------------------------------------------------------------------
+
+    def _publish(self, state: TeamState, decisions: Sequence[Decision], waiting: _Waiting, at: datetime,
+                 material: str, work: TeamWork | None) -> list[Output]:
+        """One ``ComplaintAssigned`` per decision that changed something. ``work``: the offer or supervisor's
+        move that caused the first decision (its route and cause); the others are waiting work served."""
+        outputs = []
+        for n, decision in enumerate(decisions):
+            if decision.replay:
+                continue
+            item = None if work is not None and work.complaint_id == decision.complaint_id \
+                else waiting.get(decision.complaint_id)
+            caused = work is not None and work.complaint_id == decision.complaint_id
+            cause = work.cause if caused and work is not None else "dequeued"
+            if work is not None and caused and work.kind == "reassign":
+                cause = "reassigned"
+            priority = work.priority if caused and work is not None else (item.priority if item else None)
+            if priority is None:
+                continue  # nothing known of it here: cannot happen through these transitions
+            agent = decision.agent if isinstance(decision, Assigned) else None
+            position = decision.position if isinstance(decision, Queued) else None
+            event = ComplaintAssigned(
+                complaint_id=decision.complaint_id, team=state.team, agent_id=agent, priority=priority,
+                assigned_at=at, cause=cause, rule=work.rule if caused and work is not None else "",
+                explanation=(*(work.explanation if caused and work is not None else ()), decision.reason),
+                queue_position=position, returns=work.returns if caused and work is not None else 0,
+                reason=(work.reason if caused and work is not None else "")[:500])
+            eid = event_id(decision.complaint_id, f"dispatch:{state.team}:{agent or 'queue'}:{material}:{n}")
+            outputs.append(Output(ASSIGNED, decision.complaint_id,
+                                  wrap(event, source=self.source, subject=decision.complaint_id, event_id=eid,
+                                       time=at)))
+        return outputs
+
+
+class _Waiting:
+    """The complaints that waited in a team's queue before a transition, found by id. Served ones are at
+    the front of the queue, so a scan from the front finds them at once (a queue may be thousands long)."""
+
+    def __init__(self, state: TeamState | None):
+        self.queue = () if state is None else state.queue
+
+    def get(self, complaint_id: str) -> WorkItem | None:
+        return next((w for w in self.queue if w.complaint_id == complaint_id), None)
