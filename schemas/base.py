@@ -89,13 +89,13 @@ _ID_SEPARATORS = re.compile(r"[._\-]")
 _MOBILE_IN_ID = re.compile(r"(?<![0-9])(?:86)?1[3-9][0-9]{9}(?![0-9])")
 
 
-def _no_mobile_number(value: str) -> str:
-    """Refuse an id with a Chinese mobile number in it (separators between its digits ignored): every topic
-    is keyed by complaint id, so a phone number there would be everywhere. (Not the full phone masker:
-    channel ids such as ``HL-2026-000123`` read as fixed-line numbers.)"""
+def no_mobile_number(value: str) -> str:
+    """Refuse an id with a Chinese mobile number in it (separators between its digits ignored): a complaint
+    id is the key on every topic, a cell id is copied with the region, so a phone number there would be
+    everywhere. (Not the full phone masker: ids such as ``HL-2026-000123`` read as fixed-line numbers.)"""
     if _MOBILE_IN_ID.search(_ID_SEPARATORS.sub("", value)):
-        raise ValueError("contains a mobile phone number: complaint ids are keys on every topic and must not"
-                         " carry personal data")
+        raise ValueError("contains a mobile phone number: ids are copied onto topics that must not carry"
+                         " personal data")
     return value
 
 
@@ -104,7 +104,7 @@ ComplaintId = Annotated[str, Field(
     description="Complaint id: CMP<yyyymmdd>-<12 base32 chars> when intake derived it, or the channel's own"
                 " (3-64 characters: letters, digits, '.', '_', '-'; starting with a letter or digit; never"
                 " with a mobile phone number in it).",
-), AfterValidator(_no_mobile_number)]
+), AfterValidator(no_mobile_number)]
 
 
 class ComplaintEvent(Payload):

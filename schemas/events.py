@@ -138,7 +138,7 @@ class ComplaintAssigned(ComplaintEvent):
     rule: str = Field(default="", max_length=64)
     explanation: tuple[str, ...] = ()
     queue_position: int | None = Field(default=None, ge=1)
-    returns: int = Field(default=0, ge=0)
+    returns: int = Field(default=0, ge=0, le=100)
 
 
 class Resolution(EventModel):
@@ -386,14 +386,15 @@ class AgentPresenceChanged(Payload):
     requested_by: NoPhone = Field(default="agent", min_length=1, max_length=64)
 
 
-TeamWorkKind = Literal["offer", "withdraw", "release", "reassign"]
+TeamWorkKind = Literal["offer", "withdraw", "release", "reassign", "reprioritise"]
 
 
 class TeamWork(ComplaintEvent):
     """Internal to assignment, keyed by team: the router (complaint-keyed) tells a team's dispatcher to take
     a complaint (``offer``: its skill, language, priority and the route), give it up (``withdraw``: returned
     or moved elsewhere), that it ended (``release``: resolved, closed, cancelled) or that a supervisor gave it
-    to ``agent_id`` (``reassign``)."""
+    to ``agent_id`` (``reassign``), or that its priority changed (``reprioritise``: a waiting complaint takes
+    its new place in the queue)."""
 
     event_type: ClassVar[str] = "org.complaintstream.assign.team-work.v1"
 
@@ -409,5 +410,5 @@ class TeamWork(ComplaintEvent):
     cause: AssignmentCause = "routed"
     rule: str = Field(default="", max_length=64)
     explanation: tuple[str, ...] = ()
-    returns: int = Field(default=0, ge=0)
+    returns: int = Field(default=0, ge=0, le=100)
     reason: str = Field(default="", max_length=500)

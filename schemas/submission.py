@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AnyUrl, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, AnyUrl, Field, ValidationInfo, field_validator, model_validator
 
 from complaint_stream.schemas.base import (
     AwareDatetime,
@@ -14,6 +14,7 @@ from complaint_stream.schemas.base import (
     CustomerTier,
     EventModel,
     Payload,
+    no_mobile_number,
 )
 from complaint_stream.schemas.normalise import (
     check_time_window,
@@ -69,6 +70,8 @@ class Customer(EventModel):
 
 #: A GB/T 2260 administrative division code (行政区划代码): 6 digits, e.g. 440000 广东省, 440300 深圳市, 440305 南山区.
 DivisionCode = Annotated[str, Field(pattern=r"^[0-9]{6}$")]
+#: A network cell's id (digits and dashes, e.g. ``460-00-9527-12345``); never a mobile phone number.
+CellId = Annotated[str, AfterValidator(no_mobile_number)]
 RegionLevel = Literal["province", "city", "district"]
 _REGION_CODES = ("province_code", "city_code", "district_code", "unresolved")
 
@@ -86,7 +89,7 @@ class Region(EventModel):
     province: str = Field(min_length=1, max_length=32, description="Province name: official when province_code is set.")
     city: str = Field(min_length=1, max_length=32, description="City name: official when city_code is set.")
     district: str = Field(default="", max_length=32, description="District or county name; may be empty.")
-    cell_id: str | None = Field(default=None, max_length=32, pattern=r"^[A-Za-z0-9\-]+$")
+    cell_id: CellId | None = Field(default=None, max_length=32, pattern=r"^[A-Za-z0-9\-]+$")
     province_code: DivisionCode | None = Field(default=None, description="GB/T 2260 code of the province (440000).")
     city_code: DivisionCode | None = Field(
         default=None, description="GB/T 2260 code of the prefecture-level city (440300); a county-level city"

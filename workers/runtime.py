@@ -408,6 +408,8 @@ class StageRunner:
         self.metrics = metrics
         self.clock = clock
         self.observe = observe
+        #: Called with (key, new state or None) as each state is stored: gauges of what the state holds.
+        self.observe_state: Callable[[str, Any], None] | None = None
         self.worker = self.stage.name
         self._decode = decoder_for(self.stage.consumes)
         self._staged: dict[str, tuple[Any, Any]] = {}  # key -> (stored state, new state) of the current batch
@@ -524,6 +526,11 @@ class StageRunner:
     def store(self, key: str, old: Any, new: Any) -> None:
         assert self.codec is not None and self.table is not None
         self._index(key, new)
+        if self.observe_state is not None:
+            try:
+                self.observe_state(key, new)
+            except Exception:  # metrics never stop the stage
+                log.exception("%s: observing the state of %s failed", self.worker, key[:80])
         if new is None:
             if old is not None:
                 self.table.delete(key)
@@ -750,9 +757,11 @@ def create_worker(entry: WorkerEntry, settings: Settings, *, clock: Clock = utcn
     module = entry.load()
     metrics = RuntimeMetrics(entry.name, registry)
     domain = module.DomainMetrics(metrics.registry)
-    return build_worker(entry.name, entry.app_id, binding or module.binding(settings), settings,
-                        metrics=metrics, observe=domain.observe, clock=clock, outbox=outbox,
-                        on_delivery_failed=on_delivery_failed)
+    built = build_worker(entry.name, entry.app_id, binding or module.binding(settings), settings,
+                         metrics=metrics, observe=domain.observe, clock=clock, outbox=outbox,
+                         on_delivery_failed=on_delivery_failed)
+    built.runner.observe_state = getattr(domain, "observe_state", None)  # optional: gauges from the state
+    return built
 
 
 def run_worker(entry: WorkerEntry, settings: Settings, loglevel: str | None = None) -> int:

@@ -84,6 +84,10 @@ class StageBase(Generic[S]):
     """Defaults for the optional parts of a stage: no decode context, no timers."""
 
     timer_interval: float | None = None
+    #: True when the stage's outputs depend on the order in which keys of different input partitions meet
+    #: (the dispatcher: a team's agents go to its complaints first come, first served). Any order is a
+    #: correct run, so a replay in event time is not the oracle of a live run for such a stage.
+    order_dependent: bool = False
 
     def decode_context(self, now: datetime) -> dict[str, Any] | None:
         return None

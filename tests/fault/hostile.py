@@ -27,6 +27,7 @@ import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
@@ -34,6 +35,7 @@ from hypothesis import strategies as st
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from complaint_stream.channel_api import submission_envelope, validate_submission
+from complaint_stream.domain.assignment.roster import Roster
 from complaint_stream.domain.intake import IntakePolicy, accept_submission, event_id
 from complaint_stream.kafka.clients import client_config
 from complaint_stream.schemas import (
@@ -43,9 +45,12 @@ from complaint_stream.schemas import (
     REGISTRY,
     SEVERITY_OF_PRIORITY,
     AddNote,
+    AgentPresenceChanged,
     CallbackRecorded,
     CancelComplaint,
+    CaseChange,
     CaseLink,
+    CaseUpdated,
     Category,
     ChangePriority,
     ChannelSubmission,
@@ -67,7 +72,9 @@ from complaint_stream.schemas import (
     ReclassifyComplaint,
     ReopenComplaint,
     Resolution,
+    ReturnComplaint,
     SlaEvent,
+    TeamWork,
     TicketStatus,
     decoder_for,
     encode,
@@ -397,6 +404,51 @@ class World:
                            observed_at=at, priority=list(Priority)[variant % 4])
         return wrap(payload, source="/workers/sla", subject=cid, time=at)
 
+    def returned(self, variant: int = 0) -> Envelope[ReturnComplaint]:
+        """A team returning a complaint (退单): mostly a team of the roster, now and then one that does not
+        hold it or does not exist."""
+        cid = self.complaint(variant).complaint_id
+        team = "no-such-team" if variant % 11 == 5 else _ROSTER_TEAMS[variant % len(_ROSTER_TEAMS)]
+        payload = ReturnComplaint(complaint_id=cid, team=team, reason_code=["not_our_remit", "wrong_region"][variant % 2],
+                                  requested_by=f"lead-{variant % 7}", reason="outside our remit")
+        return wrap(payload, source="/teams", subject=cid, time=self.at(variant, 300))
+
+    def presence(self, variant: int = 0) -> Envelope[AgentPresenceChanged]:
+        """An agent's presence, keyed by team: an agent of the team, or (every 9th) one the team lacks."""
+        team = _ROSTER_TEAMS[variant % len(_ROSTER_TEAMS)]
+        agents = _ROSTER_AGENTS[team]
+        agent = f"ghost-{variant % 3}" if variant % 9 == 4 else agents[variant % len(agents)]
+        at = self.at(variant, 300)
+        payload = AgentPresenceChanged(team=team, agent_id=agent, presence=["available", "away", "offline"][variant % 3],
+                                       at=at)
+        return wrap(payload, source="/agents", subject=agent, time=at)
+
+    def team_work(self, variant: int = 0) -> Envelope[TeamWork]:
+        """The router's work for a team, written as anyone with topic access could."""
+        cid = self.complaint(variant).complaint_id
+        team = _ROSTER_TEAMS[variant % len(_ROSTER_TEAMS)]
+        kind = ["offer", "offer", "release", "withdraw", "reassign", "reprioritise"][variant % 6]
+        agents = _ROSTER_AGENTS[team]
+        at = self.at(variant, 300)
+        payload = TeamWork(kind=kind, team=team, complaint_id=cid, at=at, priority=list(Priority)[variant % 4],
+                           agent_id=agents[variant % len(agents)] if kind == "reassign" or variant % 10 == 1 else None,
+                           rule="test", explanation=("from the fault suite",))
+        return wrap(payload, source="/workers/assign", subject=cid, time=at)
+
+    def case_updated(self, variant: int = 0) -> Envelope[CaseUpdated]:
+        """A change the lifecycle published (the assign worker reads them): ends, reopens, priority changes."""
+        r = self.complaint(variant)
+        at = self.at(variant, 300)
+        change, status = [(CaseChange.OPENED, TicketStatus.ACKNOWLEDGED), (CaseChange.RESOLVED, TicketStatus.RESOLVED),
+                          (CaseChange.CLOSED, TicketStatus.CLOSED), (CaseChange.REOPENED, TicketStatus.IN_PROGRESS),
+                          (CaseChange.PRIORITY, TicketStatus.IN_PROGRESS),
+                          (CaseChange.CANCELLED, TicketStatus.CANCELLED)][variant % 6]
+        payload = CaseUpdated(complaint_id=r.complaint_id, change=change, sequence=1 + variant % 9, at=at, status=status,
+                              category=list(Category)[variant % len(Category)], priority=list(Priority)[variant % 4],
+                              channel=r.channel, received_at=r.received_at, first_contact_at=r.received_at,
+                              handler=None if variant % 3 else f"agent-{variant % 40}")
+        return wrap(payload, source="/workers/lifecycle", subject=r.complaint_id, time=at)
+
     def escalated(self, variant: int = 0) -> Envelope[ComplaintEscalated]:
         cid = self.complaint(variant).complaint_id
         at = self.at(variant, 300)
@@ -439,6 +491,12 @@ class World:
         return build(self, variant)
 
 
+_ROSTER = Roster.load()
+#: The packaged roster's teams and their agents: valid work and presence name them (the workers refuse others).
+_ROSTER_TEAMS = tuple(t.id for t in _ROSTER.teams)
+_ROSTER_AGENTS = {t.id: tuple(a.id for a in t.agents) for t in _ROSTER.teams}
+
+
 #: A valid envelope of each payload type a worker consumes, varied by an integer hypothesis draws.
 BUILDERS: dict[type[Payload], Callable[[World, int], Envelope[Any]]] = {
     ChannelSubmission: lambda w, v: w.submission(v),
@@ -459,6 +517,10 @@ BUILDERS: dict[type[Payload], Callable[[World, int], Envelope[Any]]] = {
     SlaEvent: World.sla,
     ComplaintEscalated: World.escalated,
     CaseLink: World.link,
+    ReturnComplaint: World.returned,
+    AgentPresenceChanged: World.presence,
+    TeamWork: World.team_work,
+    CaseUpdated: World.case_updated,
 }
 
 
@@ -1141,10 +1203,12 @@ def expectations(recs: Sequence[Rec], inputs: Sequence[InputTopic], now: datetim
 
 def refusal_rules(stage: Any) -> frozenset[str]:
     """Every rule ``stage`` can refuse a valid event with (``Refused``, dead-lettered as ``refused`` with the
-    message ``<rule>: <detail>``): the rule names its module raises literally, and those of its transition
-    table (the refusals of status pairs, the default, and the closed and ended rules). Empty for a stage
-    that refuses nothing."""
-    source = inspect.getsource(inspect.getmodule(type(stage)))  # type: ignore[arg-type]
+    message ``<rule>: <detail>``): the rule names the modules of its package raise literally (the dispatcher's
+    come from ``team.py`` beside it), and those of its transition table (the refusals of status pairs, the
+    default, and the closed and ended rules). Empty for a stage that refuses nothing."""
+    module = inspect.getmodule(type(stage))
+    assert module is not None and module.__file__ is not None
+    source = "\n".join(p.read_text(encoding="utf-8") for p in sorted(Path(module.__file__).parent.glob("*.py")))
     rules = set(re.findall(r'Refused\(\s*"([a-z_]+)"', source))
     table = getattr(stage, "table", None)
     if table is not None:

@@ -13,11 +13,11 @@ import uuid
 import pytest
 
 from complaint_stream.kafka.local_broker import _pid_alive
+from complaint_stream.settings import load_settings
 from complaint_stream.workers.launcher import stop_workers
-from complaint_stream.workers.registry import WORKERS
 from tests.fault.test_worker_faults import COUNT, RATE, check
 from tests.support.faults import alive, broker_of_its_own, consumed, start, wait_all_caught_up, wait_for
-from tests.support.stream import Publisher, traffic
+from tests.support.stream import Publisher, replayable_workers, traffic
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]
 
@@ -44,7 +44,7 @@ def sigkill(broker):
 def test_broker_stopped_mid_stream_and_started_again_loses_nothing(own_broker, tmp_path, how):
     broker, settings = own_broker
     envelopes = traffic(COUNT, tag=f"BRK-{uuid.uuid4().hex[:6]}")
-    workers = start(settings, WORKERS, tmp_path / "workers")
+    workers = start(settings, replayable_workers(load_settings(environ={})), tmp_path / "workers")
     pids = {n: w.proc.pid for n, w in workers.items()}
     try:
         publisher = Publisher(settings, envelopes, RATE)
@@ -63,7 +63,7 @@ def test_broker_stopped_mid_stream_and_started_again_loses_nothing(own_broker, t
                        for n, w in workers.items())
         publisher.join(timeout=300)
         assert not publisher.failed, publisher.failed[:3]
-        wait_all_caught_up(settings)
+        wait_all_caught_up(settings, workers)
         for name, w in workers.items():
             assert alive(w) and w.proc.pid == pids[name], f"{name} did not survive the outage:\n{w.tail()}"
     finally:

@@ -36,15 +36,17 @@ from complaint_stream.schemas import (
     CaseChange,
     CaseUpdated,
     ChannelSubmission,
+    ComplaintAssigned,
     ComplaintClassified,
     ComplaintReceived,
     ComplaintReopened,
     ComplaintResolved,
     DeadLetterKind,
     DecodeError,
+    TeamWork,
     decode,
 )
-from complaint_stream.topics import CASES, CLASSIFIED, RECEIVED
+from complaint_stream.topics import ASSIGN_WORK, ASSIGNED, CASES, CLASSIFIED, RECEIVED
 from complaint_stream.workers.registry import WORKERS
 from tests.fault.conftest import PER_TOPIC
 from tests.fault.hostile import (
@@ -111,8 +113,10 @@ def effects(hostile_run):
                 rekeyed[(raw.topic, raw.key, sha256(raw.value))].append(raw)
     changes = [c for _raw, c in decoded(produced(run, CASES.name), CaseUpdated)]
     opened = Counter(c.complaint_id for c in changes if c.change is CaseChange.OPENED)
+    offered = {w.complaint_id for _raw, w in decoded(produced(run, ASSIGN_WORK.name), TeamWork) if w.kind == "offer"}
+    assigned = {a.complaint_id for _raw, a in decoded(produced(run, ASSIGNED.name), ComplaintAssigned)}
     return {"received": received, "classified": classified, "rekeyed": rekeyed, "opened": opened,
-            "changes": Counter(c.change.value for c in changes)}
+            "changes": Counter(c.change.value for c in changes), "offered": offered, "assigned": assigned}
 
 
 def everything(run) -> list:
@@ -239,6 +243,16 @@ def test_every_record_that_decodes_has_its_effect_and_no_dead_letter_but_a_refus
                 problems.append(f"received complaint {data.complaint_id} was never classified: {describe(rec)}")
         elif isinstance(data, (ComplaintResolved, ComplaintReopened)):
             pass  # a closing or reopen only changes the customer's history: no output to look for
+        elif isinstance(data, ComplaintClassified) and topic.stage.name == "assign":
+            # routed to a team (an offer on the work topic), unless a follow-up (the lifecycle attaches it)
+            if data.follow_up_of is None and data.complaint_id not in effects["offered"]:
+                problems.append(f"classified complaint {data.complaint_id} was never offered to a team: {describe(rec)}")
+        elif isinstance(data, TeamWork) and data.kind == "offer" and data.agent_id is None:
+            # queued or given to an agent; or refused (a team not in the roster, a full queue: a dead letter)
+            if data.complaint_id not in effects["assigned"] and not run.letters_of(e):
+                problems.append(f"offer of {data.complaint_id} to {data.team} had no assignment: {describe(rec)}")
+        elif topic.stage.name in ("assign", "dispatch"):
+            pass  # ends, moves, returns, presence, priority: effects depend on state; refusals checked above
         else:
             problems.append(f"no effect oracle for {type(data).__name__} read by {topic.worker}: add one to {__name__}")
 

@@ -1,4 +1,5 @@
-"""Fault injection on the workers (real broker on loopback; every registered worker joins).
+"""Fault injection on the workers (real broker on loopback; every registered worker whose outputs a replay
+reproduces joins: all but the assignment pair, which tests/integration/test_assignment.py kills instead).
 
 * kill -9 of each worker in the middle of a steady stream, then a restart;
 * two instances of every worker, one stopped (SIGTERM) and started again mid-stream.
@@ -16,8 +17,8 @@ import uuid
 import pytest
 
 from complaint_stream import topics
+from complaint_stream.settings import load_settings
 from complaint_stream.workers.launcher import stop_workers
-from complaint_stream.workers.registry import WORKERS
 from tests.support import reliability
 from tests.support.faults import (
     alive,
@@ -28,11 +29,22 @@ from tests.support.faults import (
     wait_all_caught_up,
     wait_for,
 )
-from tests.support.stream import Publisher, compare, expected_outputs, fresh_start, observe, traffic
+from tests.support.stream import (
+    Publisher,
+    compare,
+    expected_outputs,
+    fresh_start,
+    observe,
+    replayable_workers,
+    traffic,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]
 
 COUNT, RATE = 1500, 150.0
+#: The workers these runs start and compare with a replay (all but the assignment pair, whose decisions
+#: depend on arrival order: see ``tests.support.stream.replayable_workers``).
+WORKERS = replayable_workers(load_settings(environ={}))
 #: What submissions alone make every stage produce (status updates, commands and callbacks make the rest):
 #: the acknowledgements too, since the fault suite's lifecycle policy has no quiet hours (conftest.py).
 DRIVEN_BY_SUBMISSIONS = (topics.RECEIVED, topics.CLASSIFIED, topics.CASES, topics.NOTIFICATIONS)
@@ -69,7 +81,7 @@ def test_kill_9_mid_stream_and_restart_loses_nothing(kafka_settings, tmp_path, v
         recovery = time.monotonic() - killed_at
         publisher.join(timeout=240)
         assert not publisher.failed, publisher.failed[:3]
-        wait_all_caught_up(kafka_settings)
+        wait_all_caught_up(kafka_settings, WORKERS)
         others = [w for n, w in workers.items() if n != victim]
         assert all(alive(w) for w in [*others, restarted]), "a worker died"
     finally:
@@ -118,7 +130,7 @@ def test_two_instances_one_stopped_and_started_mid_stream_moves_partitions_and_s
         retry_publisher = Publisher(kafka_settings, retries, 1000.0)
         retry_publisher.run()
         assert not retry_publisher.failed
-        wait_all_caught_up(kafka_settings)
+        wait_all_caught_up(kafka_settings, WORKERS)
         assert all(alive(w) for w in [*first.values(), *again.values()]), "a worker died"
     finally:
         stop_workers([*first.values(), *second.values(), *again.values()])

@@ -128,7 +128,8 @@ def settle(settings) -> None:
 
 
 def test_ten_thousand_complaints_each_assigned_once_within_capacity_through_restarts(kafka_settings, tmp_path):
-    settings = kafka_settings
+    # commits every 0.5 s: each of the ~30 waves waits for both groups to have committed everything
+    settings = kafka_settings.with_overrides(commit_interval_seconds=0.5)
     roster = Roster.load()
     capacity = {a.id: a.capacity for t in roster.teams for a in t.agents}
     team_of = {a.id: t.id for t in roster.teams for a in t.agents}

@@ -79,8 +79,10 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str, interval:
     return time.monotonic() - t0
 
 
-def wait_all_caught_up(settings: Settings, timeout: float = 180.0) -> None:
-    for name in WORKERS:
+def wait_all_caught_up(settings: Settings, names: Iterable[str], timeout: float = 180.0) -> None:
+    """Wait until each named worker's group has committed everything on its inputs (name only the
+    workers that run: a group nobody runs never catches up)."""
+    for name in names:
         wait_caught_up(settings, name, worker_topics(settings, name), timeout=timeout)
 
 

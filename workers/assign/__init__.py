@@ -21,7 +21,7 @@ from complaint_stream.topics import CASES, CLASSIFIED, COMMANDS
 from complaint_stream.workers.metrics import PREFIX
 from complaint_stream.workers.wiring import Binding
 
-KINDS = ("offer", "withdraw", "release", "reassign")
+KINDS = ("offer", "withdraw", "release", "reassign", "reprioritise")
 
 
 def binding(settings: Settings) -> Binding:

@@ -9,12 +9,16 @@ state) on its metrics port; ``complaints queues`` reads it.
 
 from __future__ import annotations
 
+import functools
+import time
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from complaint_stream.bootstrap import build_dispatch_stage
+from complaint_stream.domain.assignment.team import TeamState
 from complaint_stream.domain.stage import Output
 from complaint_stream.schemas import ComplaintAssigned, Envelope
 from complaint_stream.settings import Settings
@@ -31,7 +35,9 @@ def binding(settings: Settings) -> Binding:
 
 
 class DomainMetrics:
-    """Assignments to agents and to a team's queue, by cause."""
+    """Assignments to agents and to a team's queue, by cause; and per team (ids from the roster file: a
+    bounded set), from the team's state as it is stored: queue length, oldest wait (computed when
+    scraped), open complaints held by agents, agents available."""
 
     def __init__(self, registry: CollectorRegistry):
         self.assignments = Counter(f"{PREFIX}_assignments_total",
@@ -40,6 +46,29 @@ class DomainMetrics:
         for cause in CAUSES:
             for to in ("agent", "queue"):
                 self.assignments.labels(cause, to)
+        self.queue_length = Gauge(f"{PREFIX}_team_queue_length", "Complaints waiting in a team's queue.", ["team"],
+                                  registry=registry)
+        self.oldest_wait = Gauge(f"{PREFIX}_team_queue_oldest_wait_seconds",
+                                 "How long the longest-waiting complaint of a team's queue has waited (0: none).",
+                                 ["team"], registry=registry)
+        self.load = Gauge(f"{PREFIX}_team_open_complaints", "Complaints held by a team's agents.", ["team"],
+                          registry=registry)
+        self.available = Gauge(f"{PREFIX}_team_agents_available", "Agents of a team who are available.", ["team"],
+                               registry=registry)
+        self._oldest: dict[str, datetime | None] = {}
+
+    def observe_state(self, team: str, state: TeamState | None) -> None:
+        if team not in self._oldest:
+            self.oldest_wait.labels(team).set_function(functools.partial(self._wait, team))
+        waiting = [] if state is None else [w.enqueued_at for w in state.queue if w.enqueued_at is not None]
+        self._oldest[team] = min(waiting, default=None)
+        self.queue_length.labels(team).set(0 if state is None else len(state.queue))
+        self.load.labels(team).set(0 if state is None else sum(a.load for a in state.agents))
+        self.available.labels(team).set(0 if state is None else sum(a.presence == "available" for a in state.agents))
+
+    def _wait(self, team: str) -> float:
+        oldest = self._oldest.get(team)
+        return 0.0 if oldest is None else max(0.0, time.time() - oldest.timestamp())
 
     def observe(self, event: Envelope[Any], outputs: Sequence[Output]) -> None:
         for out in outputs:

@@ -8,7 +8,8 @@ and tells that team what to do on the internal topic ``ASSIGN_WORK``, keyed by t
 * ``offer``    a complaint routed to the team (or moved there by a supervisor: with ``agent_id``);
 * ``withdraw`` a complaint that left the team (returned, 退单, or moved to another team);
 * ``release``  a complaint that ended (the lifecycle reported it resolved, closed, cancelled or rejected);
-* ``reassign`` a complaint a supervisor gave to another agent of the same team.
+* ``reassign`` a complaint a supervisor gave to another agent of the same team;
+* ``reprioritise`` a complaint whose priority changed (a waiting one moves in the queue).
 
 :class:`DispatchStage` (worker ``dispatch``) is keyed by team: one team's agents, the complaints each holds
 and the team's queue are one state (:class:`team.TeamState`), held by one instance, so capacity is
@@ -39,11 +40,13 @@ from complaint_stream.domain.assignment.team import (
     offer,
     reassign_to,
     release,
+    reprioritise,
     set_presence,
     withdraw,
 )
 from complaint_stream.domain.assignment.team import due as team_due
 from complaint_stream.domain.intake import event_id
+from complaint_stream.domain.privacy import redact_phone_numbers
 from complaint_stream.domain.stage import ALWAYS, Output, Refused, StageBase
 from complaint_stream.schemas import (
     AgentPresenceChanged,
@@ -64,6 +67,11 @@ __all__ = ["ENDED", "AssignStage", "DispatchStage", "Routing"]
 
 #: Statuses the lifecycle reports that end a complaint's hold on its agent.
 ENDED = frozenset({TicketStatus.RESOLVED, TicketStatus.CLOSED, TicketStatus.CANCELLED, TicketStatus.REJECTED})
+#: Complaints one team's queue may hold. A team's state (agents, held ids, queue: ~150 bytes per waiting
+#: complaint) is one changelog record, which must stay under the producer's 1 MiB: beyond this an offer is
+#: refused (``team_queue_full``, dead-lettered with its bytes for a replay) instead of the worker stopping on
+#: a record it cannot store.
+MAX_QUEUE = 5000
 #: Command ids a complaint's routing state remembers (a repeated delivery comes soon after the first).
 MAX_COMMANDS = 32
 #: How long the router remembers a complaint after it ended (a reopen finds its team and agent again).
@@ -199,6 +207,12 @@ class AssignStage(StageBase[Routing]):
             routed = Route(state.team, state.rule, ("reopened: back to its team and, when it has room, its agent",),
                            handler)
             return new, (self._offer(new, routed, data.at, cause="reopened", material=event.id, reason="reopened"),)
+        if data.priority is not state.complaint.priority and state.ended_at is None:
+            # a supervisor's change, or the lifecycle raising it for follow-ups (催单): the queue order follows
+            new = replace(state, complaint=state.complaint.model_copy(update={"priority": data.priority}),
+                          handler=handler)
+            return new, (self._work(new, "reprioritise", state.team, data.at, event.id,
+                                    reason=f"priority {state.complaint.priority.value} -> {data.priority.value}"),)
         if handler != state.handler:
             return replace(state, handler=handler), ()
         return state, ()
@@ -235,6 +249,7 @@ class DispatchStage(StageBase[TeamState]):
     produces: tuple[TopicSpec, ...] = (ASSIGNED,)
     state_type: Any = TeamState
     timer_interval: float | None = 60.0
+    order_dependent = True  # first come, first served: see StageBase.order_dependent
     source = "/workers/dispatch"
 
     def __init__(self, roster: Roster):
@@ -254,6 +269,10 @@ class DispatchStage(StageBase[TeamState]):
             new, decisions = set_presence(state, data.agent_id, data.presence, data.at, team)
             return new, self._publish(new, decisions, waiting, data.at, event.id, None)
         at = data.at
+        if (data.kind == "offer" and state is not None and len(state.queue) >= MAX_QUEUE
+                and state.holder(data.complaint_id) is None and state.position(data.complaint_id) is None):
+            raise Refused("team_queue_full", f"{data.team} has {len(state.queue)} complaints waiting (at most"
+                                             f" {MAX_QUEUE}): add agents or capacity, then replay the dead letters")
         if data.kind == "offer" and data.agent_id is None:
             item = WorkItem(complaint_id=data.complaint_id, priority=data.priority, skill=data.skill,
                             language=data.language, preferred_agent=data.preferred_agent)
@@ -278,6 +297,8 @@ class DispatchStage(StageBase[TeamState]):
                 moved = data.model_copy(update={"explanation": (*data.explanation, f"{refusal}; the team takes it")})
                 return new, self._publish(new, [decision], waiting, at, event.id, moved)
             return new, self._publish(new, decisions, waiting, at, event.id, data)
+        if data.kind == "reprioritise":
+            return reprioritise(state, data.complaint_id, data.priority, team), ()
         transition = withdraw if data.kind == "withdraw" else release
         new, decisions = transition(state, data.complaint_id, at, team)
         return new, self._publish(new, decisions, waiting, at, event.id, None)
@@ -313,12 +334,14 @@ class DispatchStage(StageBase[TeamState]):
                 continue  # nothing known of it here: cannot happen through these transitions
             agent = decision.agent if isinstance(decision, Assigned) else None
             position = decision.position if isinstance(decision, Queued) else None
+            # the route's words come from the work topic: masked, as everything free-text this topic carries
             event = ComplaintAssigned(
                 complaint_id=decision.complaint_id, team=state.team, agent_id=agent, priority=priority,
-                assigned_at=at, cause=cause, rule=work.rule if caused and work is not None else "",
-                explanation=(*(work.explanation if caused and work is not None else ()), decision.reason),
+                assigned_at=at, cause=cause, rule=redact_phone_numbers(work.rule)[:64] if caused and work else "",
+                explanation=tuple(redact_phone_numbers(x) for x in (*(work.explanation if caused and work else ()),
+                                                                   decision.reason)),
                 queue_position=position, returns=work.returns if caused and work is not None else 0,
-                reason=(work.reason if caused and work is not None else "")[:500])
+                reason=redact_phone_numbers(work.reason if caused and work is not None else "")[:500])
             eid = event_id(decision.complaint_id, f"dispatch:{state.team}:{agent or 'queue'}:{material}:{n}")
             outputs.append(Output(ASSIGNED, decision.complaint_id,
                                   wrap(event, source=self.source, subject=decision.complaint_id, event_id=eid,

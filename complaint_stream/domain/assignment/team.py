@@ -45,6 +45,7 @@ __all__ = [
     "due",
     "offer",
     "reassign_to",
+    "reprioritise",
     "release",
     "set_presence",
     "withdraw",
@@ -212,6 +213,17 @@ def reassign_to(state: TeamState | None, complaint_id: str, agent: str, now: dat
     state = _assign(_remove(state, complaint_id), complaint_id, agent, rotate=False)
     state, more = _drain(state, now, team)
     return state, [Assigned(complaint_id, agent, "reassigned by a supervisor"), *more]
+
+
+def reprioritise(state: TeamState | None, complaint_id: str, priority: Priority, team: TeamSpec) -> TeamState:
+    """A complaint's priority changed: if it waits, it takes its place in the queue for the new priority
+    (keeping when it started waiting); held by an agent or unknown here, nothing changes."""
+    state = _ready(state, team)
+    item = next((w for w in state.queue if w.complaint_id == complaint_id), None)
+    if item is None or item.priority is priority:
+        return state
+    rest = replace(state, queue=tuple(w for w in state.queue if w.complaint_id != complaint_id))
+    return _enqueue(rest, replace(item, priority=priority), "")[0]
 
 
 def due(state: TeamState | None, now: datetime, team: TeamSpec) -> tuple[TeamState, list[Decision]]:

@@ -19,6 +19,7 @@ from complaint_stream.schemas import (
     CaseUpdated,
     ComplaintAssigned,
     Envelope,
+    Priority,
     ReassignComplaint,
     ReturnComplaint,
     TeamWork,
@@ -182,3 +183,24 @@ def test_work_for_a_team_not_in_the_roster_is_refused(payload):
     refused: list = []
     out = list(run_in_event_time(DispatchStage(mini_roster()), [e], on_refused=lambda ev, r: refused.append(r)))
     assert out == [] and [r.rule for r in refused] == ["unknown_team"]
+
+
+def test_an_offer_beyond_the_queue_bound_is_refused_not_stored(monkeypatch):
+    from complaint_stream.domain.assignment import stages
+
+    monkeypatch.setattr(stages, "MAX_QUEUE", 3)
+    away = [presence("ops-nanshan", "ns-1", "away", T0), presence("ops-nanshan", "ns-2", "away", T0)]
+    run = drive([classified(n, T0 + n * MIN) for n in range(1, 6)], agent_events=away)
+    assert [a.queue_position for a in run.assigned] == [1, 2, 3]
+    assert [r.rule for _e, r in run.refused] == ["team_queue_full", "team_queue_full"]
+    assert len(run.teams["ops-nanshan"].queue) == 3
+
+
+def test_a_raised_priority_moves_a_waiting_complaint_up_the_queue():
+    events = [classified(n, T0 + n * MIN) for n in range(1, 14)]  # 10 held, 11-13 wait
+    raised = case(13, T0 + 20 * MIN, "acknowledged", change="priority")
+    raised = raised.model_copy(update={"data": raised.data.model_copy(update={"priority": Priority.P1})})
+    run = drive([*events, raised, case(1, T0 + HOUR_, "resolved")])
+    assert [w.complaint_id for w in run.teams["ops-nanshan"].queue] == [cid(11), cid(12)]
+    assert [a.complaint_id for a in run.assigned if a.cause == "dequeued"] == [cid(13)]
+    assert [w.kind for w in run.work if w.complaint_id == cid(13)] == ["offer", "reprioritise"]

@@ -241,6 +241,20 @@ def test_phone_numbers_in_notes_and_the_resolution_note_are_masked_on_the_resolv
     assert record.resolution is not None and digits in record.resolution.note and digits in record.notes[0].text
 
 
+def test_a_return_by_a_team_is_recorded_on_the_case():
+    from complaint_stream.schemas import ReturnComplaint
+    from tests.support.cases import _wrap
+
+    back = ReturnComplaint(complaint_id=cid(1), team="net-sz", reason_code="not_our_remit", requested_by="lead-3",
+                           reason="a billing question")
+    run = drive([*opened(1), assigned(1, T0 + MIN), _wrap(back, T0 + 5 * MIN, "/teams")], until=T0 + HOUR)
+    [update] = [e.data for e in run.on(CASES, 1) if e.data.change is CaseChange.RETURNED]
+    assert (update.actor, update.reason_code) == ("lead-3", "not_our_remit")
+    entry = next(t for t in run.state[cid(1)].timeline if t.change is CaseChange.RETURNED)
+    assert entry.detail == "returned by net-sz: a billing question"
+    assert not run.refused
+
+
 def test_a_reclassification_sends_the_phone_masked_text_to_the_corrections_topic():
     digits = "13912345678"
     run = drive([*opened(1, text=f"我的号码{digits}一直没信号"), reclassify(1, T0 + 5 * MIN, to="billing")])
