@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from complaint_stream.schemas.base import (
     AwareDatetime,
@@ -30,13 +30,15 @@ from complaint_stream.schemas.base import (
     TicketStatus,
 )
 from complaint_stream.schemas.money import Fen
-from complaint_stream.schemas.submission import Attachment, Customer, DivisionCode, Region, RegulatorAppeal
+from complaint_stream.schemas.submission import Attachment, Customer, Region, RegulatorAppeal
 
 #: The customer's pseudonymous key: HMAC-SHA256 of the E.164 number, 32 lowercase hex digits
 #: (:func:`complaint_stream.domain.privacy.customer_key`). Safe as a Kafka key and in statistics, and held
 #: to that shape: the classifier keys its table and an internal topic by it, so free text here (a phone
 #: number, say) would be copied into both.
 CustomerKey = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+#: A province's GB/T 2260 code (``440000``).
+ProvinceCode = Annotated[str, Field(pattern=r"^[0-9]{2}0000$")]
 
 
 class Note(EventModel):
@@ -69,7 +71,7 @@ class ComplaintReceived(ComplaintEvent):
     customer_key: CustomerKey
     region: Region
     language: Literal["zh", "en", "mixed"] | None = None
-    home_province_code: DivisionCode | None = Field(
+    home_province_code: ProvinceCode | None = Field(
         default=None, description="号码归属地: the GB/T 2260 code of the mobile number's home province"
                                   " (libphonenumber's data); billing, VAS and number portability route by it.")
     occurred_at: AwareDatetime
@@ -89,7 +91,7 @@ class ComplaintClassified(ComplaintEvent):
     region: Region
     customer_tier: CustomerTier
     language: Literal["zh", "en", "mixed"] | None = None
-    home_province_code: DivisionCode | None = Field(default=None, description="号码归属地 (from the receipt).")
+    home_province_code: ProvinceCode | None = Field(default=None, description="号码归属地 (from the receipt).")
     received_at: AwareDatetime
     category: Category
     confidence: float = Field(ge=0.0, le=1.0)
@@ -412,3 +414,9 @@ class TeamWork(ComplaintEvent):
     explanation: tuple[str, ...] = ()
     returns: int = Field(default=0, ge=0, le=100)
     reason: str = Field(default="", max_length=500)
+
+    @model_validator(mode="after")
+    def _agent_for_reassign(self) -> TeamWork:
+        if self.kind == "reassign" and self.agent_id is None:
+            raise ValueError("a reassign names the agent (agent_id)")
+        return self

@@ -764,6 +764,32 @@ def create_worker(entry: WorkerEntry, settings: Settings, *, clock: Clock = utcn
     return built
 
 
+def declare_changelog(built: BuiltWorker, settings: Settings) -> None:
+    """Create the state table's changelog topic before the consumer subscribes (compacted, one partition per
+    stream partition), as faust would declare it. Left to faust, it is created during the first group join,
+    after the consumer took its metadata: the consumer sees the topic only at its next metadata refresh
+    (5 min), and that change rebalances the group, so records processed but not yet committed are
+    processed again (their dead letters repeated) minutes into the worker's life."""
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    store = built.runner.table
+    if not isinstance(store, TableStore):
+        return
+    name = store.table.changelog_topic.get_topic_name()
+    client = admin(settings)
+    try:
+        if name in set(client.list_topics()):
+            return
+        try:
+            client.create_topics([NewTopic(name, store.partitions, effective_replication(3, settings),
+                                           topic_configs={"cleanup.policy": "compact"})])
+        except TopicAlreadyExistsError:  # another instance made it meanwhile
+            pass
+    finally:
+        client.close()
+
+
 def run_worker(entry: WorkerEntry, settings: Settings, loglevel: str | None = None) -> int:
     """Serve metrics and health, then run the worker until it is stopped. Refuses to start against a
     non-local cluster with the built-in development customer-key secret."""
@@ -774,6 +800,7 @@ def run_worker(entry: WorkerEntry, settings: Settings, loglevel: str | None = No
     redacted_logs.install()
     reconnect.rate_limit_loggers()
     built = create_worker(entry, settings)
+    declare_changelog(built, settings)
     port = settings.metrics_port or entry.metrics_port
     serve(built.metrics.registry, settings.metrics_host, port, built.readiness, views=built.views())
     log.info("worker %s: metrics and health on http://%s:%d/ (metrics, healthz, readyz)",

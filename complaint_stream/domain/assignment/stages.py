@@ -149,7 +149,9 @@ class AssignStage(StageBase[Routing]):
         if routed is None:  # a follow-up (催单): the lifecycle attaches it to its case; nothing to hold
             return None, ()
         at = event.time
-        new = Routing(complaint=data, team=routed.team, rule=routed.rule, updated_at=at)
+        # kept for later routing decisions: the facts, not the classifier's words (free text stays out of state)
+        kept = data.model_copy(update={"explanation": (), "priority_reasons": (), "classifier_version": ""})
+        new = Routing(complaint=kept, team=routed.team, rule=routed.rule, updated_at=at)
         return new, (self._offer(new, routed, at, cause="routed", material=event.id),)
 
     def _returned(self, state: Routing, event: Envelope[ReturnComplaint]) -> tuple[Routing, Sequence[Output]]:
