@@ -101,14 +101,20 @@ def _decode(raw: bytes, where: str) -> CaseRecord:
 
 # -- the worker's HTTP endpoint --------------------------------------------------------------
 
-def worker_url(settings: Settings, cid: str) -> str:
-    """``http://<metrics_host>:<port>/complaints/<id>``; a wildcard bind address is asked on loopback."""
+def worker_view_url(settings: Settings, worker: str, prefix: str, key: str) -> str:
+    """``http://<metrics_host>:<port><prefix><key>`` of a worker's state view; a wildcard bind address is
+    asked on loopback, the port is ``metrics_port`` or the worker's default."""
     host = settings.metrics_host.strip() or "127.0.0.1"
     host = {"0.0.0.0": "127.0.0.1", "::": "::1", "[::]": "::1"}.get(host, host)
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
-    port = settings.metrics_port or WORKERS["lifecycle"].metrics_port
-    return f"http://{host}:{port}/complaints/{urllib.parse.quote(cid, safe='')}"
+    port = settings.metrics_port or WORKERS[worker].metrics_port
+    return f"http://{host}:{port}{prefix}{urllib.parse.quote(key, safe='')}"
+
+
+def worker_url(settings: Settings, cid: str) -> str:
+    """``http://<metrics_host>:<port>/complaints/<id>`` on the lifecycle worker."""
+    return worker_view_url(settings, "lifecycle", "/complaints/", cid)
 
 
 class _NotHere(Exception):

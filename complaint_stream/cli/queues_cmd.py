@@ -31,7 +31,6 @@ from complaint_stream.cli.commands import CommandError
 from complaint_stream.domain.assignment.roster import Roster, TeamSpec
 from complaint_stream.domain.assignment.team import TeamState
 from complaint_stream.settings import Settings
-from complaint_stream.workers.registry import WORKERS
 from complaint_stream.workers.wiring import StateCodec
 
 __all__ = [
@@ -73,12 +72,9 @@ class UnknownTeam(CommandError):
 def team_url(settings: Settings, team_id: str) -> str:
     """``http://<metrics_host>:<port>/teams/<team>``, the host as ``complaints show`` asks it (a wildcard
     bind address on loopback), the port ``metrics_port`` or the dispatch worker's default."""
-    host = settings.metrics_host.strip() or "127.0.0.1"
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "[::]": "::1"}.get(host, host)
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    port = settings.metrics_port or WORKERS["dispatch"].metrics_port
-    return f"http://{host}:{port}/teams/{urllib.parse.quote(team_id, safe='')}"
+    from complaint_stream.cli.case_cmds import worker_view_url
+
+    return worker_view_url(settings, "dispatch", "/teams/", team_id)
 
 
 def fetch_team(settings: Settings, team_id: str, timeout: float = TIMEOUT_SECONDS) -> TeamState | None:
