@@ -11,9 +11,10 @@ PYTEST_ARGS ?=
 run: $(STAMP)
 	$(BIN)/complaints run
 
-# Lint first (seconds), then every test: unit, agent, contract and integration (real Kafka broker).
+# Lint first (seconds), then every test: unit, agent, contract and integration (real Kafka broker), in two
+# processes: the fault suite (its own brokers) beside the rest (tests/conftest.py groups them).
 test: test-deps $(STAMP) lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --no-loadscope-reorder $(PYTEST_ARGS)
 
 # The fast loop: no broker, no training, no subprocesses.
 test-unit: $(STAMP)

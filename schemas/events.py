@@ -388,6 +388,35 @@ class AgentPresenceChanged(Payload):
     requested_by: NoPhone = Field(default="agent", min_length=1, max_length=64)
 
 
+class PreviousHandler(ComplaintEvent):
+    """Internal to the router, with the roster's ``repeat_to: previous_handler`` (重复投诉回原处理人): a
+    repeat complaint asks the complaint it repeats who handled it (``ask``, keyed by that complaint's id;
+    ``other_id`` is the repeat), and the router holding that complaint answers (``answer``, keyed by the
+    repeat's id; ``other_id`` is the repeated complaint): its team and last handler, or ``known: false``
+    when it was never routed here or has been forgotten."""
+
+    event_type: ClassVar[str] = "org.complaintstream.assign.previous-handler.v1"
+
+    kind: Literal["ask", "answer"]
+    other_id: ComplaintId
+    at: AwareDatetime
+    known: bool = False
+    team: NoPhone | None = Field(default=None, min_length=1, max_length=64)
+    agent_id: NoPhone | None = Field(default=None, min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _answer_only(self) -> PreviousHandler:
+        if self.other_id == self.complaint_id:
+            raise ValueError("a complaint does not repeat itself (other_id equals complaint_id)")
+        if self.kind == "ask" and (self.known or self.team or self.agent_id):
+            raise ValueError("an ask carries no handler (known, team and agent_id are the answer's)")
+        if self.known != (self.team is not None):
+            raise ValueError("a known previous handler names its team; an unknown one names none")
+        if self.agent_id is not None and self.team is None:
+            raise ValueError("an agent_id comes with its team")
+        return self
+
+
 TeamWorkKind = Literal["offer", "withdraw", "release", "reassign", "reprioritise"]
 
 

@@ -18,6 +18,50 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.integration)
 
 
+def pytest_xdist_make_scheduler(config, log):
+    """`make test` runs two pytest-xdist processes: the fault suite, whose package fixtures (its brokers, the
+    hostile run) its modules share, as one unit of work on one process, beside everything else; every other
+    file is a unit of its own (its module fixtures built once). The scheduler decides by node id (pytest-xdist's
+    ``xdist_group`` marks rewrite node ids, which pytest 9 no longer allows)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FaultSuiteTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "tests/fault" if path.startswith("tests/fault/") else path
+
+    return FaultSuiteTogether(config, log)
+
+
+#: Lines the session prints at its end (the fault suite's figures), gathered from the reports of the test
+#: processes: under pytest-xdist a test's own output never reaches the terminal, its report's
+#: ``user_properties`` do.
+SUMMARY_KEYS = ("reliability_row", "summary_line")
+_SUMMARY: dict[str, list] = {key: [] for key in SUMMARY_KEYS}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    from dataclasses import asdict
+
+    from tests.support import reliability
+
+    outcome = yield
+    report = outcome.get_result()
+    for row in reliability.ROWS:  # recorded during this phase (each phase's report takes its own)
+        report.user_properties.append(("reliability_row", asdict(row)))  # plain data: it crosses processes
+    for line in reliability.LINES:
+        report.user_properties.append(("summary_line", line))
+    reliability.ROWS.clear()
+    reliability.LINES.clear()
+
+
+def pytest_runtest_logreport(report):
+    for key, value in report.user_properties:
+        if key in _SUMMARY:
+            _SUMMARY[key].append(value)
+
+
 @pytest.fixture(scope="session")
 def base_settings() -> Settings:
     """Settings from defaults only (the environment of the test run is ignored)."""
@@ -60,8 +104,8 @@ def pytest_terminal_summary(terminalreporter):
     """The fault-injection suite's measured figures (tests/support/reliability.py)."""
     from tests.support.reliability import table
 
-    lines = table()
-    if lines:
+    lines = table(_SUMMARY["reliability_row"])
+    if lines or _SUMMARY["summary_line"]:
         terminalreporter.section("reliability (fault-injection suite)")
-        for line in lines:
+        for line in [*_SUMMARY["summary_line"], *lines]:
             terminalreporter.write_line(line)

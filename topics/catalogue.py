@@ -52,6 +52,7 @@ from complaint_stream.schemas import (
     HotSpotDetected,
     MergeComplaints,
     Payload,
+    PreviousHandler,
     ReassignComplaint,
     ReclassifyComplaint,
     ReopenComplaint,
@@ -222,6 +223,18 @@ ASSIGN_WORK = TopicSpec(
     producers=(Worker.ASSIGN,),
     consumers=(Worker.DISPATCH,),
 )
+ASSIGN_LINKS = TopicSpec(
+    name="complaints.assign.links.v1",
+    description="Internal to the router: a repeat complaint asking the complaint it repeats who handled it, and"
+                " the answer (roster repeat_to: previous_handler).",
+    key="complaint_id of the complaint asked (ask) or answered (answer)",
+    key_label="complaint id",
+    values=(PreviousHandler,),
+    retention_ms=14 * DAY_MS,
+    internal=True,
+    producers=(Worker.ASSIGN,),
+    consumers=(Worker.ASSIGN,),
+)
 AGENTS = TopicSpec(
     name="complaints.agents.v1",
     description="Agents' presence (available, away, offline) from the agents' desktop or a supervisor (坐席状态).",
@@ -344,9 +357,9 @@ HOTSPOTS = TopicSpec(
 )
 
 ALL: tuple[TopicSpec, ...] = (
-    SUBMISSIONS, DEAD_LETTERS, RECEIVED, CLASSIFY_BY_CUSTOMER, CLASSIFIED, ASSIGNED, ASSIGN_WORK, AGENTS, STATUS,
-    SLA_EVENTS,
-    ESCALATIONS, RESOLVED, CASES, CASE_LINKS, CASE_ARCHIVE, NOTIFICATIONS, CORRECTIONS, COMMANDS, STATISTICS, HOTSPOTS,
+    SUBMISSIONS, DEAD_LETTERS, RECEIVED, CLASSIFY_BY_CUSTOMER, CLASSIFIED, ASSIGNED, ASSIGN_WORK, ASSIGN_LINKS, AGENTS,
+    STATUS, SLA_EVENTS, ESCALATIONS, RESOLVED, CASES, CASE_LINKS, CASE_ARCHIVE, NOTIFICATIONS, CORRECTIONS, COMMANDS,
+    STATISTICS, HOTSPOTS,
 )
 BY_NAME: dict[str, TopicSpec] = {t.name: t for t in ALL}
 

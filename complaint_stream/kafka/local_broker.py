@@ -12,6 +12,7 @@ metadata when the data directory is formatted.
 from __future__ import annotations
 
 import base64
+import fcntl
 import os
 import random
 import re
@@ -92,6 +93,17 @@ def ensure_jars(cache_dir: Path, kafka_version: str, maven_repo: Path | None = N
     marker = home / ".complete"
     if marker.is_file() and any(libdir.glob("kafka_2.13-*.jar")):
         return libdir
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # one download at a time: two commands (or two test processes) starting on a fresh machine would
+    # otherwise both write (and one delete) the same library directory
+    with open(cache_dir / f"kafka-{kafka_version}.lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.is_file() and any(libdir.glob("kafka_2.13-*.jar")):
+            return libdir  # the other one finished it
+        return _download_jars(home, libdir, marker, kafka_version, maven_repo)
+
+
+def _download_jars(home: Path, libdir: Path, marker: Path, kafka_version: str, maven_repo: Path | None) -> Path:
     _require("java", "install a Java 17+ runtime (Debian: apt-get install openjdk-17-jre-headless)")
     mvn = _require("mvn", "install Apache Maven (Debian: apt-get install maven)")
     home.mkdir(parents=True, exist_ok=True)

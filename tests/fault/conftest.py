@@ -37,13 +37,13 @@ from complaint_stream.workers.launcher import WorkerProcess, start_workers, stop
 from complaint_stream.workers.registry import WORKERS
 from tests.fault.hostile import (
     Expectation,
+    Generation,
     InputTopic,
     Raw,
     Rec,
     World,
     end_offsets,
     expectations,
-    generate_all,
     input_topics,
     parked_copy_sha256,
     pool_records,
@@ -326,19 +326,53 @@ def hostile_broker(tmp_path_factory, fault_base_settings):
         yield settings
 
 
+HOSTILE_MODULES = ("test_hostile_input.py", "test_personal_data.py")
+
+
+def _uses_hostile_run(item) -> bool:
+    return Path(str(item.fspath)).parent == Path(__file__).parent and item.fspath.basename in HOSTILE_MODULES
+
+
+def pytest_collection_modifyitems(items):
+    """The modules of the hostile run last within this package (its place in the session kept, so its package
+    fixtures are built once): the run's records are drawn (:func:`hostile_generation`, from the package's
+    first test on) while the broker and worker fault tests run, which mostly wait on processes and brokers."""
+    here = Path(__file__).parent
+    places = [i for i, item in enumerate(items) if here in Path(str(item.fspath)).parents]
+    ordered = sorted((items[i] for i in places), key=_uses_hostile_run)  # stable
+    for i, item in zip(places, ordered, strict=True):
+        items[i] = item
+
+
+@pytest.fixture(scope="package", autouse=True)
+def hostile_generation(request, fault_base_settings):
+    """The hostile run's world and records, drawn in the background from the package's start (one process,
+    leaving the other core to the tests that run meanwhile), when a test of the run is selected;
+    :func:`hostile_run` collects them."""
+    if not any(_uses_hostile_run(item) for item in request.session.items):
+        yield None
+        return
+    world = World(fault_base_settings, datetime.now(UTC), prefix=f"FLT{uuid.uuid4().hex[:6].upper()}",
+                  pool_size=PER_TOPIC // 5)
+    generation = Generation(world, sources(input_topics(fault_base_settings)), PER_TOPIC, processes=1)
+    yield generation
+    generation.pool.shutdown(cancel_futures=True)
+
+
 @pytest.fixture(scope="package")
-def hostile_run(hostile_broker, tmp_path_factory):
+def hostile_run(hostile_broker, hostile_generation, tmp_path_factory):
     """PER_TOPIC generated records in every input topic of every registered worker, processed; the
     workers' states noted, the workers stopped, and what they wrote read back."""
     began = time.monotonic()
     settings = hostile_broker
-    world = World(settings, datetime.now(UTC), prefix=f"FLT{uuid.uuid4().hex[:6].upper()}", pool_size=PER_TOPIC // 5)
+    world = hostile_generation.world
     run = Run(settings, world, input_topics(settings), tmp_path_factory.mktemp("fault-logs"))
     try:
         run.start_workers()
-        t = time.monotonic()  # hypothesis generates while the workers start (their own processes)
-        per_topic = generate_all(world, sources(run.inputs), PER_TOPIC)
-        run.timings["generate"] = time.monotonic() - t
+        t = time.monotonic()
+        per_topic = hostile_generation.result()
+        run.timings["generate (waited)"] = time.monotonic() - t
+        run.timings["generate (drawn in)"] = hostile_generation.drew_seconds or 0.0
         t = time.monotonic()
         wait_ready(list(run.workers.values()), timeout=120)
         run.timings["wait_ready"] = time.monotonic() - t

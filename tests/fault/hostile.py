@@ -67,6 +67,7 @@ from complaint_stream.schemas import (
     MergeComplaints,
     Note,
     Payload,
+    PreviousHandler,
     Priority,
     ReassignComplaint,
     ReclassifyComplaint,
@@ -435,6 +436,24 @@ class World:
                            rule="test", explanation=("from the fault suite",))
         return wrap(payload, source="/workers/assign", subject=cid, time=at)
 
+    def previous_handler(self, variant: int = 0) -> Envelope[PreviousHandler]:
+        """The router's own question (a repeat asking who handled the complaint it repeats) or its answer,
+        written as anyone with topic access could."""
+        target = self.complaint(variant)
+        other = self.other_complaint(variant, target.complaint_id)
+        if other.complaint_id == target.complaint_id:  # a complaint never repeats itself (the schema refuses it)
+            other = self.received(variant).data
+        at = self.at(variant, 300)
+        if variant % 2 == 0:
+            payload = PreviousHandler(kind="ask", complaint_id=target.complaint_id, other_id=other.complaint_id, at=at)
+        else:
+            team = _ROSTER_TEAMS[variant % len(_ROSTER_TEAMS)] if variant % 4 == 1 else None
+            agents = _ROSTER_AGENTS[team] if team is not None else ()
+            payload = PreviousHandler(kind="answer", complaint_id=target.complaint_id, other_id=other.complaint_id,
+                                      at=at, known=team is not None, team=team,
+                                      agent_id=agents[variant % len(agents)] if agents and variant % 8 == 1 else None)
+        return wrap(payload, source="/workers/assign", subject=target.complaint_id, time=at)
+
     def case_updated(self, variant: int = 0) -> Envelope[CaseUpdated]:
         """A change the lifecycle published (the assign worker reads them): ends, reopens, priority changes."""
         r = self.complaint(variant)
@@ -520,6 +539,7 @@ BUILDERS: dict[type[Payload], Callable[[World, int], Envelope[Any]]] = {
     ReturnComplaint: World.returned,
     AgentPresenceChanged: World.presence,
     TeamWork: World.team_work,
+    PreviousHandler: World.previous_handler,
     CaseUpdated: World.case_updated,
 }
 
@@ -1014,30 +1034,53 @@ def _generate_one(index: int) -> tuple[str, list[Rec], set[str]]:
     return source.name, make(source, world, target), world.phones
 
 
+class Generation:
+    """``make(source, world, target)`` for every source, started at once in ``processes`` forked processes
+    (hypothesis is most of the cost, and it is CPU-bound) and collected by :meth:`result`: started early,
+    it draws while other tests run. Each topic has a counter range of its own (from ``first``), so the records
+    are the same whichever process draws them. The phone numbers they used join ``world``'s."""
+
+    def __init__(self, world: World, topics: Sequence[Source], target: int,
+                 make: Callable[[Source, World, int], list[Rec]] = records_for, first: int = 500_000,
+                 processes: int = 2):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.world = world
+        self.started = time.monotonic()
+        _JOB.update(world=world, sources=list(topics), target=target, make=make, first=first)
+        # out of the collector's reach while forked: a child's collections would otherwise touch (and so copy)
+        # every object of this process, which holds gigabytes once a run has been read back
+        gc.freeze()
+        try:
+            # a fork context starts every process at the first submit, here, in this thread
+            self.pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"))
+            self.futures = [self.pool.submit(_generate_one, i) for i in range(len(topics))]
+        finally:
+            gc.unfreeze()
+            _JOB.clear()  # the children have their copy
+        self.drew_seconds: float | None = None
+        self._out: dict[str, list[Rec]] | None = None
+
+    def result(self) -> dict[str, list[Rec]]:
+        if self._out is None:
+            try:
+                results = [f.result() for f in self.futures]
+            finally:
+                self.pool.shutdown(cancel_futures=True)
+            self.drew_seconds = time.monotonic() - self.started
+            self._out = {}
+            for name, recs, phones in results:
+                self._out[name] = recs
+                self.world.phones |= phones
+        return self._out
+
+
 def generate_all(world: World, topics: Sequence[Source], target: int,
                  make: Callable[[Source, World, int], list[Rec]] = records_for, first: int = 500_000,
                  processes: int = 2) -> dict[str, list[Rec]]:
-    """``make(source, world, target)`` for every source, in ``processes`` forked processes (hypothesis is
-    most of the cost, and it is CPU-bound): each topic with a counter range of its own (from ``first``), so
-    the records are the same whichever process draws them. The phone numbers they used join ``world``'s."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    _JOB.update(world=world, sources=list(topics), target=target, make=make, first=first)
-    # out of the collector's reach while forked: a child's collections would otherwise touch (and so copy)
-    # every object of this process, which holds gigabytes once a run has been read back
-    gc.freeze()
-    try:
-        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork")) as pool:
-            results = list(pool.map(_generate_one, range(len(topics))))
-    finally:
-        gc.unfreeze()
-        _JOB.clear()
-    out = {}
-    for name, recs, phones in results:
-        out[name] = recs
-        world.phones |= phones
-    return out
+    """:class:`Generation`, waited for."""
+    return Generation(world, topics, target, make, first, processes).result()
 
 
 # -- publishing ------------------------------------------------------------------------------------

@@ -43,10 +43,11 @@ from complaint_stream.schemas import (
     ComplaintResolved,
     DeadLetterKind,
     DecodeError,
+    PreviousHandler,
     TeamWork,
     decode,
 )
-from complaint_stream.topics import ASSIGN_WORK, ASSIGNED, CASES, CLASSIFIED, RECEIVED
+from complaint_stream.topics import ASSIGN_LINKS, ASSIGN_WORK, ASSIGNED, CASES, CLASSIFIED, RECEIVED
 from complaint_stream.workers.registry import WORKERS
 from tests.fault.conftest import PER_TOPIC
 from tests.fault.hostile import (
@@ -57,6 +58,7 @@ from tests.fault.hostile import (
     sha256,
     sources,
 )
+from tests.support import reliability
 
 pytestmark = [pytest.mark.fault, pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -115,8 +117,11 @@ def effects(hostile_run):
     opened = Counter(c.complaint_id for c in changes if c.change is CaseChange.OPENED)
     offered = {w.complaint_id for _raw, w in decoded(produced(run, ASSIGN_WORK.name), TeamWork) if w.kind == "offer"}
     assigned = {a.complaint_id for _raw, a in decoded(produced(run, ASSIGNED.name), ComplaintAssigned)}
+    answered = {(h.complaint_id, h.other_id) for _raw, h in decoded(produced(run, ASSIGN_LINKS.name), PreviousHandler)
+                if h.kind == "answer"}
     return {"received": received, "classified": classified, "rekeyed": rekeyed, "opened": opened,
-            "changes": Counter(c.change.value for c in changes), "offered": offered, "assigned": assigned}
+            "changes": Counter(c.change.value for c in changes), "offered": offered, "assigned": assigned,
+            "answered": answered}
 
 
 def everything(run) -> list:
@@ -126,7 +131,7 @@ def everything(run) -> list:
 
 # -- the summary ---------------------------------------------------------------------------------
 
-def test_summary_and_every_input_topic_of_every_registered_worker_got_its_records(hostile_run, effects, request):
+def test_summary_and_every_input_topic_of_every_registered_worker_got_its_records(hostile_run, effects):
     run = hostile_run
     per_topic = Counter(r.topic for r in run.recs)
     for name, entry in WORKERS.items():
@@ -147,11 +152,7 @@ def test_summary_and_every_input_topic_of_every_registered_worker_got_its_record
             f" {len(run.world.phones)} phone numbers; read back: {sum(n for n, _b in run.volume.values())} records,"
             f" {sum(b for _n, b in run.volume.values()) / 1e6:.0f} MB; seconds: "
             + ", ".join(f"{k} {v:.1f}" for k, v in run.timings.items()))
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line("")
-        reporter.write_line(line)
-    print(line)
+    reliability.summary(line)
 
 
 def test_records_over_the_size_limit_never_reach_the_topic(hostile_run):
@@ -251,6 +252,11 @@ def test_every_record_that_decodes_has_its_effect_and_no_dead_letter_but_a_refus
             # queued or given to an agent; or refused (a team not in the roster, a full queue: a dead letter)
             if data.complaint_id not in effects["assigned"] and not run.letters_of(e):
                 problems.append(f"offer of {data.complaint_id} to {data.team} had no assignment: {describe(rec)}")
+        elif isinstance(data, PreviousHandler) and data.kind == "ask":
+            # whoever asks gets an answer (known or not), keyed by the asker
+            if (data.other_id, data.complaint_id) not in effects["answered"]:
+                problems.append(f"{data.other_id} asked {data.complaint_id} for its previous handler and got no"
+                                f" answer: {describe(rec)}")
         elif topic.stage.name in ("assign", "dispatch"):
             pass  # ends, moves, returns, presence, priority: effects depend on state; refusals checked above
         else:

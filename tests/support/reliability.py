@@ -3,9 +3,12 @@ prints them at the end, so every CI run shows the measured figures."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
+#: Rows and free lines recorded by the test running now; tests/conftest.py moves them onto the test's
+#: report (so they reach the terminal from a pytest-xdist process too) and prints them at the end.
 ROWS: list[Row] = []
+LINES: list[str] = []
 
 
 @dataclass
@@ -24,13 +27,20 @@ def record(row: Row) -> None:
     ROWS.append(row)
 
 
-def table() -> list[str]:
-    if not ROWS:
+def summary(line: str) -> None:
+    """A line of figures for the end of the session (and the test's own output)."""
+    LINES.append(line)
+    print(line)
+
+
+def table(rows: list[dict]) -> list[str]:
+    """The rows (as ``asdict`` made them) as a markdown table."""
+    if not rows:
         return []
     head = "| fault | worker | complaints | lost | duplicates (before de-dup) | differing after de-dup | recovery s | note |"
     lines = [head, "|" + "---|" * 8]
-    for r in ROWS:
-        d = asdict(r)
+    for d in rows:
+        r = Row(**d)
         rec = "-" if r.recovery_s is None else f"{r.recovery_s:.1f}"
         lines.append(f"| {d['fault']} | {d['worker']} | {r.complaints} | {r.lost} | {r.duplicates} |"
                      f" {r.after_dedup_differs} | {rec} | {r.note} |")

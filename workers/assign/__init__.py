@@ -1,9 +1,10 @@
 """Assign worker (派单): routes every classified complaint to a team, handles returns (退单) and
 supervisors' moves, and tells the team's dispatcher when a complaint ends.
 
-Reads the complaint-keyed classified, commands and lifecycle topics (co-partitioned: one agent reads
-them together; the table ``assign-routes`` holds what each complaint's later decisions need) and writes
-the internal work topic keyed by team, which the dispatch worker reads.
+Reads the complaint-keyed classified, commands and lifecycle topics and its own links topic (a repeat
+asking who handled the complaint it repeats; all co-partitioned: one agent reads them together; the
+table ``assign-routes`` holds what each complaint's later decisions need) and writes the internal work
+topic keyed by team, which the dispatch worker reads.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from complaint_stream.bootstrap import build_assign_stage
 from complaint_stream.domain.stage import Output
 from complaint_stream.schemas import Envelope, TeamWork
 from complaint_stream.settings import Settings
-from complaint_stream.topics import CASES, CLASSIFIED, COMMANDS
+from complaint_stream.topics import ASSIGN_LINKS, CASES, CLASSIFIED, COMMANDS
 from complaint_stream.workers.metrics import PREFIX
 from complaint_stream.workers.wiring import Binding
 
@@ -25,7 +26,7 @@ KINDS = ("offer", "withdraw", "release", "reassign", "reprioritise")
 
 
 def binding(settings: Settings) -> Binding:
-    return Binding(build_assign_stage(settings), inputs=(CLASSIFIED, COMMANDS, CASES), table="assign-routes")
+    return Binding(build_assign_stage(settings), inputs=(CLASSIFIED, COMMANDS, CASES, ASSIGN_LINKS), table="assign-routes")
 
 
 class DomainMetrics:

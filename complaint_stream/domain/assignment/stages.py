@@ -11,6 +11,11 @@ and tells that team what to do on the internal topic ``ASSIGN_WORK``, keyed by t
 * ``reassign`` a complaint a supervisor gave to another agent of the same team;
 * ``reprioritise`` a complaint whose priority changed (a waiting one moves in the queue).
 
+With the roster's ``repeat_to: previous_handler``, a repeat complaint (重复投诉) first asks the complaint it
+repeats who handled it, on the router's own internal topic ``ASSIGN_LINKS`` (:class:`PreviousHandler`,
+keyed by the complaint asked, so the instance holding that complaint answers), and is routed when the
+answer comes back, or after :data:`ASK_TIMEOUT` without the previous handler.
+
 :class:`DispatchStage` (worker ``dispatch``) is keyed by team: one team's agents, the complaints each holds
 and the team's queue are one state (:class:`team.TeamState`), held by one instance, so capacity is
 never exceeded and the queue is served in order. It publishes every decision as ``ComplaintAssigned``
@@ -55,13 +60,14 @@ from complaint_stream.schemas import (
     ComplaintAssigned,
     ComplaintClassified,
     Envelope,
+    PreviousHandler,
     ReassignComplaint,
     ReturnComplaint,
     TeamWork,
     TicketStatus,
     wrap,
 )
-from complaint_stream.topics import ASSIGN_WORK, ASSIGNED, COMMANDS, TopicSpec
+from complaint_stream.topics import ASSIGN_LINKS, ASSIGN_WORK, ASSIGNED, COMMANDS, TopicSpec
 
 __all__ = ["ENDED", "AssignStage", "DispatchStage", "Routing"]
 
@@ -76,6 +82,8 @@ MAX_QUEUE = 5000
 MAX_COMMANDS = 32
 #: How long the router remembers a complaint after it ended (a reopen finds its team and agent again).
 KEEP_ENDED = timedelta(days=30)
+#: How long a repeat waits for the complaint it repeats to say who handled it before it is routed without.
+ASK_TIMEOUT = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,12 @@ class Routing:
     ended_at: datetime | None = None
     #: Ids of the last commands applied (returns, moves): the same command delivered again is a no-op.
     commands: tuple[str, ...] = ()
+    #: Set while a repeat waits for its previous handler (``team`` and ``rule`` are empty until it is routed).
+    asked_at: datetime | None = None
+
+    @property
+    def routed(self) -> bool:
+        return self.asked_at is None and bool(self.team)
 
 
 class AssignStage(StageBase[Routing]):
@@ -100,15 +114,18 @@ class AssignStage(StageBase[Routing]):
 
     name = "assign"
     #: Every command on the commands topic is read (the others are none of its business and change nothing).
-    consumes: tuple[type[Any], ...] = (ComplaintClassified, CaseUpdated, *COMMANDS.values)
-    produces: tuple[TopicSpec, ...] = (ASSIGN_WORK,)
+    consumes: tuple[type[Any], ...] = (ComplaintClassified, CaseUpdated, PreviousHandler, *COMMANDS.values)
+    produces: tuple[TopicSpec, ...] = (ASSIGN_WORK, ASSIGN_LINKS)
     state_type: Any = Routing
-    timer_interval: float | None = 3600.0
+    #: Sweeps look only at the complaints whose timer is due (``next_due``): a repeat past ASK_TIMEOUT, an
+    #: ended complaint past KEEP_ENDED.
+    timer_interval: float | None = 15.0
     source = "/workers/assign"
 
-    def __init__(self, roster: Roster, keep_ended: timedelta = KEEP_ENDED):
+    def __init__(self, roster: Roster, keep_ended: timedelta = KEEP_ENDED, ask_timeout: timedelta = ASK_TIMEOUT):
         self.roster = roster
         self.keep_ended = keep_ended
+        self.ask_timeout = ask_timeout
 
     def state_key(self, event: Envelope[Any]) -> str:
         return str(event.data.complaint_id)
@@ -119,12 +136,17 @@ class AssignStage(StageBase[Routing]):
             return self._classified(state, event)
         if isinstance(data, CaseUpdated):
             return self._case_updated(state, event)
+        if isinstance(data, PreviousHandler):
+            return self._asked(state, event) if data.kind == "ask" else self._answered(state, event)
         if not isinstance(data, (ReturnComplaint, ReassignComplaint)):
             return state, ()  # a note, a priority change, a merge ...: the lifecycle's
         if state is None:
             raise Refused("unknown_complaint", f"{data.complaint_id} was never routed here")
         if event.id in state.commands:
             return state, ()  # delivered again (at-least-once): applied already
+        if not state.routed and isinstance(data, ReturnComplaint):
+            raise Refused("not_with_team", f"{data.complaint_id} is not with any team yet (it waits to hear who"
+                                           " handled the complaint it repeats)")
         new, outputs = self._returned(state, event) if isinstance(data, ReturnComplaint) \
             else self._reassigned(state, event)
         return replace(new, commands=(*state.commands, event.id)[-MAX_COMMANDS:]), outputs
@@ -132,9 +154,15 @@ class AssignStage(StageBase[Routing]):
     def due(self, state: Routing, now: datetime) -> tuple[Routing | None, Sequence[Output]]:
         if state.ended_at is not None and now - state.ended_at > self.keep_ended:
             return None, ()
+        if state.asked_at is not None and state.ended_at is None and now >= state.asked_at + self.ask_timeout:
+            note = (f"the complaint it repeats ({state.complaint.repeat_of}) did not say who handled it within"
+                    f" {self.ask_timeout.total_seconds():.0f} s")
+            return self._route_first(state, now, f"ask-timeout:{state.asked_at.isoformat()}", note=note)
         return state, ()
 
     def next_due(self, state: Routing) -> datetime | None:
+        if state.asked_at is not None and state.ended_at is None:
+            return state.asked_at + self.ask_timeout
         return None if state.ended_at is None else state.ended_at + self.keep_ended
 
     # -- events ------------------------------------------------------------------------------------
@@ -144,15 +172,55 @@ class AssignStage(StageBase[Routing]):
         data = event.data
         if state is not None:
             return state, ()  # routed already: a replay, or a later classification (corrections are commands)
-        routed = route(data, self.roster, language=complaint_language(data.language),
-                       home_province_code=data.home_province_code)
-        if routed is None:  # a follow-up (催单): the lifecycle attaches it to its case; nothing to hold
+        if data.follow_up_of is not None:  # a follow-up (催单): the lifecycle attaches it to its case; nothing to hold
             return None, ()
         at = event.time
         # kept for later routing decisions: the facts, not the classifier's words (free text stays out of state)
         kept = data.model_copy(update={"explanation": (), "priority_reasons": (), "classifier_version": ""})
-        new = Routing(complaint=kept, team=routed.team, rule=routed.rule, updated_at=at)
-        return new, (self._offer(new, routed, at, cause="routed", material=event.id),)
+        new = Routing(complaint=kept, team="", rule="", updated_at=at)
+        if (data.repeat_of is not None and data.repeat_of != data.complaint_id
+                and self.roster.repeat_to == "previous_handler"):
+            ask = PreviousHandler(kind="ask", complaint_id=data.repeat_of, other_id=data.complaint_id, at=at)
+            eid = event_id(data.complaint_id, f"assign:ask:{event.id}")
+            return replace(new, asked_at=at), (
+                Output(ASSIGN_LINKS, data.repeat_of, wrap(ask, source=self.source, subject=data.repeat_of,
+                                                          event_id=eid, time=at)),)
+        return self._route_first(new, at, event.id)
+
+    def _route_first(self, state: Routing, at: datetime, material: str, *, previous_team: str | None = None,
+                     previous_agent: str | None = None, note: str = "") -> tuple[Routing, Sequence[Output]]:
+        """The first route of a complaint held here (at once, or once its previous handler is known)."""
+        c = state.complaint
+        routed = route(c, self.roster, language=complaint_language(c.language),
+                       home_province_code=c.home_province_code, previous_team=previous_team,
+                       previous_agent=previous_agent)
+        assert routed is not None  # follow-ups are never held
+        if note:
+            routed = replace(routed, explanation=(note, *routed.explanation))
+        new = replace(state, team=routed.team, rule=routed.rule, updated_at=at, asked_at=None)
+        return new, (self._offer(new, routed, at, cause="routed", material=material),)
+
+    def _asked(self, state: Routing | None, event: Envelope[PreviousHandler]) -> tuple[Routing | None,
+                                                                                       Sequence[Output]]:
+        """A repeat asks this complaint who handled it: the team it is (or was) with and its last handler."""
+        data = event.data
+        known = state is not None and state.routed
+        answer = PreviousHandler(kind="answer", complaint_id=data.other_id, other_id=data.complaint_id, at=data.at,
+                                 known=known, team=state.team if state is not None and known else None,
+                                 agent_id=state.handler if state is not None and known else None)
+        eid = event_id(data.other_id, f"assign:answer:{event.id}")
+        return state, (Output(ASSIGN_LINKS, data.other_id, wrap(answer, source=self.source, subject=data.other_id,
+                                                                event_id=eid, time=data.at)),)
+
+    def _answered(self, state: Routing | None, event: Envelope[PreviousHandler]) -> tuple[Routing | None,
+                                                                                          Sequence[Output]]:
+        data = event.data
+        if state is None or state.asked_at is None or state.ended_at is not None:
+            return state, ()  # routed already (a replay, or the answer came after the timeout), or ended
+        note = "" if data.known else (f"the complaint it repeats ({data.other_id}) was never routed here, or has"
+                                      " been forgotten")
+        return self._route_first(state, data.at, event.id, previous_team=data.team, previous_agent=data.agent_id,
+                                 note=note)
 
     def _returned(self, state: Routing, event: Envelope[ReturnComplaint]) -> tuple[Routing, Sequence[Output]]:
         data = event.data
@@ -183,6 +251,11 @@ class AssignStage(StageBase[Routing]):
             raise Refused("unknown_agent", f"{data.agent_id} is not an agent of team {data.team}")
         reason = f"reassigned by {data.requested_by}" + (f": {data.reason}" if data.reason else "")
         at = event.time
+        if not state.routed:  # a repeat still waiting for its previous handler: the supervisor decides
+            new = replace(state, team=data.team, rule="reassigned", updated_at=at, asked_at=None)
+            routed = Route(data.team, "reassigned", (f"{reason} -> team {data.team}",))
+            return new, (self._offer(new, routed, at, cause="reassigned", material=event.id, reason=reason,
+                                     agent=data.agent_id),)
         if data.team == state.team:
             if data.agent_id is None:
                 return state, ()  # already with that team
@@ -202,13 +275,21 @@ class AssignStage(StageBase[Routing]):
         handler = data.handler or state.handler
         if data.status in ENDED and state.ended_at is None:
             new = replace(state, ended_at=data.at, handler=handler, updated_at=data.at)
+            if not state.routed:  # ended while waiting for its previous handler: no team holds it
+                return replace(new, asked_at=None), ()
             return new, (self._work(new, "release", state.team, data.at, event.id,
                                     reason=f"{data.status.value} ({data.change.value})"),)
+        if data.change is CaseChange.REOPENED and state.ended_at is not None and not state.team:
+            return self._route_first(replace(state, ended_at=None, handler=handler), data.at, event.id,
+                                     note="reopened before it was routed")
         if data.change is CaseChange.REOPENED and state.ended_at is not None:
             new = replace(state, ended_at=None, handler=handler, updated_at=data.at)
             routed = Route(state.team, state.rule, ("reopened: back to its team and, when it has room, its agent",),
                            handler)
             return new, (self._offer(new, routed, data.at, cause="reopened", material=event.id, reason="reopened"),)
+        if data.priority is not state.complaint.priority and not state.routed:
+            return replace(state, complaint=state.complaint.model_copy(update={"priority": data.priority}),
+                           handler=handler), ()
         if data.priority is not state.complaint.priority and state.ended_at is None:
             # a supervisor's change, or the lifecycle raising it for follow-ups (催单): the queue order follows
             new = replace(state, complaint=state.complaint.model_copy(update={"priority": data.priority}),

@@ -569,8 +569,17 @@ class LifecycleStage(StageBase[CaseRecord]):
         data: ComplaintAssigned = env.data
         if not self._case(step, env):
             return
-        self._open(step, "an assignment")
         rec = step.rec
+        assert rec.status is not None
+        if rec.status is TicketStatus.RESOLVED or self.table.is_terminal(rec.status):
+            # A race between workers, not bad input: the dispatcher gave the complaint to an agent before
+            # it read that the case was resolved or ended, and releases it when it does. Recorded (the
+            # closed loop keeps every step), not applied: the handler stays, nothing is published.
+            who = data.team + (f"/{data.agent_id}" if data.agent_id else "")
+            self._entry(step, CaseChange.ASSIGNED, data.assigned_at, actor="dispatch", reason_code="after_case_ended",
+                        detail=f"{who} after the case was {rec.status.value}: not applied (the dispatcher releases it)",
+                        event=env, publish=False)
+            return
         changes: dict[str, Any] = {"team": data.team}
         if data.agent_id:
             changes["handler"] = data.agent_id

@@ -177,7 +177,7 @@ def test_a_schema_violation_names_the_field_path_without_the_union_tag():
 
 def test_the_registry_holds_every_payload_class_by_its_event_type():
     assert {p.event_type: p for p in PAYLOADS} == REGISTRY
-    assert PAYLOADS[0] is ChannelSubmission and DeadLetter in PAYLOADS and len(PAYLOADS) == 28
+    assert PAYLOADS[0] is ChannelSubmission and DeadLetter in PAYLOADS and len(PAYLOADS) == 29
     assert not any(issubclass(p, ComplaintEvent) and "event_type" not in vars(p) for p in PAYLOADS)
 
 
@@ -191,7 +191,7 @@ def test_a_second_payload_with_a_known_event_type_is_refused_at_definition():
 def test_every_event_about_one_complaint_carries_a_validated_complaint_id():
     about_one = {p for p in PAYLOADS if "complaint_id" in p.model_fields and p is not ChannelSubmission}
     assert about_one == {p for p in PAYLOADS if issubclass(p, ComplaintEvent)}
-    assert len(about_one) == 23
+    assert len(about_one) == 24
     for bad in ("", "ab", "-leading-dash", "has space", "x" * 65, "中文"):
         with pytest.raises(ValidationError):
             TypeAdapter(ComplaintId).validate_python(bad)

@@ -127,8 +127,9 @@ def test_the_built_workers_read_and_write_what_the_pipeline_does():
                                                            topics.CLASSIFY_BY_CUSTOMER])
     assert names(topics.produced_by(topics.Worker.CLASSIFY)) == names([topics.CLASSIFY_BY_CUSTOMER,
                                                                        topics.CLASSIFIED, topics.DEAD_LETTERS])
-    assert names(topics.consumed_by("assign")) == names([topics.CLASSIFIED, topics.COMMANDS, topics.CASES])
-    assert names(topics.produced_by("assign")) == names([topics.ASSIGN_WORK, topics.DEAD_LETTERS])
+    assert names(topics.consumed_by("assign")) == names([topics.CLASSIFIED, topics.COMMANDS, topics.CASES,
+                                                         topics.ASSIGN_LINKS])
+    assert names(topics.produced_by("assign")) == names([topics.ASSIGN_WORK, topics.ASSIGN_LINKS, topics.DEAD_LETTERS])
     assert names(topics.consumed_by("dispatch")) == names([topics.ASSIGN_WORK, topics.AGENTS])
     assert names(topics.produced_by("dispatch")) == names([topics.ASSIGNED, topics.DEAD_LETTERS])
 
@@ -138,7 +139,7 @@ def test_internal_topics_are_written_by_one_worker_and_read_by_workers_only():
     outside the pipeline writes or reads it."""
     internal = [t for t in topics.ALL if t.internal]
     assert {t.name for t in internal} == {topics.CLASSIFY_BY_CUSTOMER.name, topics.CASE_LINKS.name,
-                                          topics.ASSIGN_WORK.name}
+                                          topics.ASSIGN_WORK.name, topics.ASSIGN_LINKS.name}
     for t in internal:
         assert len(t.producers) == 1 and isinstance(t.producers[0], topics.Worker)
         assert t.consumers and all(isinstance(c, topics.Worker) for c in t.consumers)

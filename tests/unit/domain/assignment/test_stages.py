@@ -19,6 +19,7 @@ from complaint_stream.schemas import (
     CaseUpdated,
     ComplaintAssigned,
     Envelope,
+    PreviousHandler,
     Priority,
     ReassignComplaint,
     ReturnComplaint,
@@ -26,7 +27,7 @@ from complaint_stream.schemas import (
     TicketStatus,
     wrap,
 )
-from complaint_stream.topics import ASSIGN_WORK
+from complaint_stream.topics import ASSIGN_LINKS, ASSIGN_WORK
 from tests.unit.domain.assignment.builders import MIN, T0, cid, complaint, mini_roster
 
 HOUR_ = 60 * MIN
@@ -78,13 +79,18 @@ class Run:
 
 
 def drive(events: list[Envelope[Any]], *, agent_events: list[Envelope[Any]] = (), roster=None,
-          routes=None, teams=None) -> Run:
+          routes=None, teams=None, until: datetime | None = None, links: list[Envelope[Any]] | None = None) -> Run:
     roster = roster or mini_roster()
     refused: list[tuple[Envelope[Any], Refused]] = []
     routes = {} if routes is None else routes
     teams = {} if teams is None else teams
-    outputs = list(run_in_event_time(AssignStage(roster), events, state=routes,
+    outputs = list(run_in_event_time(AssignStage(roster), events, state=routes, until=until, feedback=[ASSIGN_LINKS],
                                      on_refused=lambda e, r: refused.append((e, r))))
+    asked = [o for o in outputs if o.topic is ASSIGN_LINKS]
+    assert all(o.key == o.event.data.complaint_id for o in asked)  # keyed by the complaint asked or answered
+    if links is not None:
+        links.extend(o.event for o in asked)
+    outputs = [o for o in outputs if o.topic is not ASSIGN_LINKS]
     assert all(o.topic is ASSIGN_WORK and o.key == o.event.data.team for o in outputs)  # keyed by team
     work = [o.event for o in outputs]
     assigned = [o.event.data for o in run_in_event_time(DispatchStage(roster), [*work, *agent_events], state=teams,
@@ -204,3 +210,76 @@ def test_a_raised_priority_moves_a_waiting_complaint_up_the_queue():
     assert [w.complaint_id for w in run.teams["ops-nanshan"].queue] == [cid(11), cid(12)]
     assert [a.complaint_id for a in run.assigned if a.cause == "dequeued"] == [cid(13)]
     assert [w.kind for w in run.work if w.complaint_id == cid(13)] == ["offer", "reprioritise"]
+
+
+# -- repeat_to: previous_handler (重复投诉回原处理人) ---------------------------------------------------
+
+def handled(n: int, at: datetime, agent: str) -> Envelope[Any]:
+    """The lifecycle reporting complaint ``n`` handled by ``agent`` and resolved."""
+    return case(n, at, "resolved", change="resolved", handler=agent)
+
+
+def test_with_previous_handler_a_repeat_asks_the_complaint_it_repeats_and_goes_back_to_its_agent():
+    roster = mini_roster(repeat_to="previous_handler")
+    links: list[Envelope[Any]] = []
+    first = [classified(1, T0), case(1, T0 + MIN, "inProgress", handler="ns-2"), handled(1, T0 + HOUR_, "ns-2")]
+    run = drive([*first, classified(2, T0 + 2 * HOUR_, repeat_of=cid(1))], roster=roster, links=links)
+    ask, answer = (e.data for e in links)
+    assert (ask.kind, ask.complaint_id, ask.other_id) == ("ask", cid(1), cid(2))
+    assert (answer.kind, answer.complaint_id, answer.other_id) == ("answer", cid(2), cid(1))
+    first_team = run.last(1).team
+    assert (answer.known, answer.team, answer.agent_id) == (True, first_team, "ns-2")
+    second = run.last(2)
+    assert (second.team, second.agent_id, second.rule) == (first_team, "ns-2", "repeat")
+    assert any("previous handler" in line for line in second.explanation)
+    assert run.routes[cid(2)].asked_at is None and run.routes[cid(2)].team == first_team
+
+
+def test_a_repeat_of_a_complaint_never_routed_here_goes_to_the_repeat_rules_own_team():
+    roster = mini_roster(repeat_to="previous_handler")
+    run = drive([classified(2, T0, repeat_of=cid(99))], roster=roster)
+    second = run.last(2)
+    assert second.team == "senior" and second.rule == "repeat"
+    assert any("never routed here" in line for line in second.explanation)
+
+
+def test_without_an_answer_the_repeat_is_routed_after_the_ask_timeout_and_a_late_answer_changes_nothing():
+    roster = mini_roster(repeat_to="previous_handler")
+    stage = AssignStage(roster)
+    routes: dict[str, Any] = {}
+    asked = list(run_in_event_time(stage, [classified(2, T0, repeat_of=cid(1))], state=routes))  # no feedback
+    assert [o.topic for o in asked] == [ASSIGN_LINKS]
+    waiting = routes[cid(2)]
+    assert waiting.asked_at == T0 and not waiting.routed and stage.next_due(waiting) == T0 + stage.ask_timeout
+    state, outputs = stage.due(waiting, T0 + stage.ask_timeout - MIN)
+    assert state is waiting and tuple(outputs) == ()
+    state, outputs = stage.due(waiting, T0 + stage.ask_timeout)
+    (offer,) = outputs
+    assert offer.event.data.team == "senior" and "did not say who handled it" in offer.event.data.explanation[0]
+    late = wrap(PreviousHandler(kind="answer", complaint_id=cid(2), other_id=cid(1), at=T0 + 5 * MIN, known=True,
+                                team="ops-nanshan", agent_id="ns-1"), source="/test", subject=cid(2),
+                event_id=str(uuid.uuid4()), time=T0 + 5 * MIN)
+    assert stage.apply(state, late, T0 + 5 * MIN) == (state, ())
+
+
+def test_a_repeat_waiting_for_its_answer_cannot_be_returned_and_an_end_or_a_supervisor_decides_it():
+    roster = mini_roster(repeat_to="previous_handler")
+    stage = AssignStage(roster)
+    routes: dict[str, Any] = {}
+    list(run_in_event_time(stage, [classified(2, T0, repeat_of=cid(1)), classified(3, T0, repeat_of=cid(1))],
+                           state=routes))
+    with pytest.raises(Refused) as refused:
+        stage.apply(routes[cid(2)], returned(2, "senior", T0 + MIN), T0 + MIN)
+    assert refused.value.rule == "not_with_team"
+    ended, outputs = stage.apply(routes[cid(2)], case(2, T0 + MIN, "cancelled", change="cancelled"), T0 + MIN)
+    assert ended is not None and tuple(outputs) == () and stage.next_due(ended) == T0 + MIN + stage.keep_ended
+    moved, outputs = stage.apply(routes[cid(3)], reassign(3, "desk", T0 + MIN, agent="desk-2"), T0 + MIN)
+    (offer,) = outputs
+    assert (offer.event.data.kind, offer.event.data.team, offer.event.data.agent_id) == ("offer", "desk", "desk-2")
+    assert moved is not None and moved.routed and moved.team == "desk"
+
+
+def test_with_the_default_senior_desk_a_repeat_is_routed_at_once_without_asking():
+    links: list[Envelope[Any]] = []
+    run = drive([classified(1, T0), classified(2, T0 + MIN, repeat_of=cid(1))], links=links)
+    assert links == [] and run.last(2).team == "senior"

@@ -201,16 +201,29 @@ def test_a_replayed_resolution_resolves_once():
 @pytest.mark.parametrize("make", [
     lambda at: note(1, at),
     lambda at: priority(1, at, to="P1"),
-    lambda at: assigned(1, at, agent="agent-2"),
     lambda at: callback(1, at),
     lambda at: cancel(1, at),
     lambda at: reclassify(1, at),
     lambda at: merge(1, 2, at),
-], ids=["note", "priority", "assignment", "callback", "cancel", "reclassify", "merge"])
+], ids=["note", "priority", "callback", "cancel", "reclassify", "merge"])
 def test_anything_on_a_closed_complaint_is_refused_as_case_closed(make):
     st = stage()
     rec = case_in(st, "closed")
     assert refuse(st, rec, make(T0 + timedelta(hours=1))).rule == TABLE["closed_refusal"] == "case_closed"
+
+
+@pytest.mark.parametrize("ended", ["resolved", "closed", "cancelled", "rejected"])
+def test_an_assignment_after_the_case_ended_is_recorded_not_applied_nor_dead_lettered(ended):
+    # the dispatcher gave a queued complaint to an agent before it read the end (it releases it then)
+    st = stage()
+    rec = case_in(st, ended)
+    late = assigned(1, T0 + timedelta(hours=1), agent="agent-9")
+    new, outputs = st.apply(rec, late, late.time)
+    assert new is not None and tuple(outputs) == ()
+    assert new.status is rec.status and new.handler == rec.handler and "agent-9" not in new.handlers
+    entry = new.timeline[-1]
+    assert (entry.change, entry.reason_code, entry.event_id) == (CaseChange.ASSIGNED, "after_case_ended", late.id)
+    assert st.apply(new, late, late.time + MIN) == (new, ())
 
 
 @pytest.mark.parametrize("ended", ["cancelled", "rejected"])
