@@ -15,6 +15,7 @@ import pytest
 from complaint_stream.kafka.local_broker import _pid_alive
 from complaint_stream.settings import load_settings
 from complaint_stream.workers.launcher import stop_workers
+from tests.fault.conftest import REPLAY_GRACE_MINUTES, fault_lifecycle_policy
 from tests.fault.test_worker_faults import COUNT, RATE, check
 from tests.support.faults import alive, broker_of_its_own, consumed, start, wait_all_caught_up, wait_for
 from tests.support.stream import Publisher, replayable_workers, traffic
@@ -24,7 +25,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.fault]
 
 @pytest.fixture(scope="module")
 def own_broker(tmp_path_factory, fault_base_settings):
-    with broker_of_its_own(tmp_path_factory, fault_base_settings, "faults") as pair:
+    """A broker of the module's own (it is stopped), with the replay comparison's grace (see
+    ``tests/fault/conftest.py``: ``REPLAY_GRACE_MINUTES``)."""
+    policy = fault_lifecycle_policy(tmp_path_factory.mktemp("replay-policy"), grace_minutes=REPLAY_GRACE_MINUTES)
+    with broker_of_its_own(tmp_path_factory, fault_base_settings.with_overrides(lifecycle_policy=policy),
+                           "faults") as pair:
         yield pair
 
 

@@ -56,7 +56,8 @@ def check(settings, envelopes, fault, worker, recovery, note=""):
     reliability.record(reliability.Row(fault, worker, len({e.data.channel_ref for e in envelopes}),
                                        result.lost_total, result.duplicates, len(result.differing), recovery, note))
     assert result.lost_total == 0, f"lost per topic: {result.lost}"
-    assert not any(result.unexpected.values()), f"outputs no undisturbed run gives: {result.unexpected}"
+    assert not any(result.unexpected.values()), (f"outputs no undisturbed run gives: {result.unexpected},"
+                                                 f" e.g. {result.unexpected_examples}")
     assert result.differing == [], result.differing[:5]
     for topic in DRIVEN_BY_SUBMISSIONS:
         assert expected[topic.name], f"the undisturbed run gives nothing on {topic.name}: the check would be empty"

@@ -200,6 +200,8 @@ class Comparison:
     unexpected: dict[str, int]
     duplicates: int
     differing: list[str]
+    #: The first few outputs no undisturbed run gives, described (type, complaint, change or kind).
+    unexpected_examples: list[str] = field(default_factory=list)
 
     @property
     def lost_total(self) -> int:
@@ -208,10 +210,16 @@ class Comparison:
 
 def compare(expected: dict[str, dict[str, Envelope[Any]]], seen: Observed) -> Comparison:
     lost, unexpected, differing = {}, {}, []
+    examples: list[str] = []
     for topic, want in expected.items():
         got = seen.events.get(topic, {})
         lost[topic] = len(set(want) - set(got))
         unexpected[topic] = len(set(got) - set(want))
+        for eid in sorted(set(got) - set(want))[:5]:
+            data = got[eid][0].data
+            what = getattr(data, "change", None) or getattr(data, "kind", None) or getattr(data, "status", None)
+            examples.append(f"{topic} {eid} {type(data).__name__} {getattr(data, 'complaint_id', '')}"
+                            f" {getattr(what, 'value', what)} {getattr(data, 'reason_code', '')}".rstrip())
         for eid, copies in got.items():
             variants = {repr(content(c)) for c in copies}
             if len(variants) > 1:
@@ -223,5 +231,5 @@ def compare(expected: dict[str, dict[str, Envelope[Any]]], seen: Observed) -> Co
                 live, replayed = content(copies[0]), content(want[eid])
                 differing.append(f"{topic} {eid} ({live['type']}): differs from the undisturbed run in"
                                  f" (live, replayed): {difference(live, replayed)}")
-    return Comparison(lost, unexpected, seen.duplicates(), differing)
+    return Comparison(lost, unexpected, seen.duplicates(), differing, examples)
 
