@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Literal, Protocol
 
@@ -174,11 +174,9 @@ class WorkingCalendar:
 
     @classmethod
     def from_file(cls, file: CalendarFile) -> WorkingCalendar:
-        end = file.hours.end
-        return cls(name=file.name, start=time.fromisoformat(file.hours.start),
-                   end=time.max if end == "24:00" else time.fromisoformat(end),
-                   overrides={date.fromisoformat(d): kind == "workday" for d, kind in file.days.items()},
-                   unknown_years=file.unknown_years)
+        return replace(cls.from_file_hours(file.hours, file.name),
+                       overrides={date.fromisoformat(d): kind == "workday" for d, kind in file.days.items()},
+                       unknown_years=file.unknown_years)
 
     @classmethod
     def from_file_hours(cls, hours: WorkingHoursSpec, name: str = "working-hours") -> WorkingCalendar:
