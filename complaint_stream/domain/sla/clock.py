@@ -29,7 +29,7 @@ from typing import Literal
 from complaint_stream.domain.sla.calendar import Calendar
 
 __all__ = ["Clock", "ClockState", "Step", "counted", "deadline", "due_steps", "next_due", "pause", "reopen",
-           "resume", "retime", "start", "stop"]
+           "resume", "retime", "start", "stop", "warnings_problem"]
 
 ClockState = Literal["running", "paused", "fulfilled", "breached_fulfilled", "cancelled"]
 DEFAULT_WARNINGS = (0.5, 0.75)
@@ -74,11 +74,19 @@ class Step:
     counted: timedelta
 
 
+def warnings_problem(warnings: tuple[float, ...]) -> str | None:
+    """Why ``warnings`` cannot be a clock's warnings (increasing fractions between 0 and 1), or ``None``."""
+    if list(warnings) != sorted(set(warnings)) or any(not 0 < w < 1 for w in warnings):
+        return f"increasing fractions between 0 and 1, got {list(warnings)}"
+    return None
+
+
 def start(name: str, target: timedelta, at: datetime, *, warnings: tuple[float, ...] = DEFAULT_WARNINGS) -> Clock:
     if target <= timedelta(0):
         raise ValueError(f"clock {name}: the target must be positive, got {target}")
-    if list(warnings) != sorted(set(warnings)) or any(not 0 < w < 1 for w in warnings):
-        raise ValueError(f"clock {name}: warnings must be increasing fractions between 0 and 1, got {warnings}")
+    problem = warnings_problem(warnings)
+    if problem:
+        raise ValueError(f"clock {name}: warnings must be {problem}")
     return Clock(name=name, target=target, started_at=at, since=at, warnings=tuple(warnings))
 
 

@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 
 from complaint_stream.domain.policy_files import PolicyFileError, PolicyModel, Readable, load_policy_file
 from complaint_stream.domain.sla.calendar import AroundTheClock, Calendar, WorkingCalendar, WorkingHoursSpec
+from complaint_stream.domain.sla.clock import warnings_problem
 from complaint_stream.schemas import Category, Channel, Priority
 
 __all__ = ["CLOCKS", "ClockName", "ClockPolicy", "SlaPolicy", "SlaPolicyError", "SlaPolicyFile", "TargetRule"]
@@ -111,9 +112,9 @@ class SlaPolicyFile(PolicyModel):
             raise ValueError(f"clocks: missing {', '.join(missing)}")
         for name, warnings in [("warnings", self.warnings),
                                *((f"clocks.{c}.warnings", p.warnings) for c, p in self.clocks.items())]:
-            if warnings is not None and (list(warnings) != sorted(set(warnings))
-                                         or any(not 0 < w < 1 for w in warnings)):
-                raise ValueError(f"{name}: increasing fractions between 0 and 1, got {list(warnings)}")
+            problem = None if warnings is None else warnings_problem(warnings)
+            if problem:
+                raise ValueError(f"{name}: {problem}")
         return self
 
 
