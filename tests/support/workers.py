@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
 from complaint_stream.kafka.clients import admin, client_config
 from complaint_stream.kafka.local_broker import free_port
@@ -63,7 +64,12 @@ def wait_caught_up(settings, worker: str, topic_names, timeout: float = 120.0) -
     group = WORKERS[worker].app_id
     deadline = time.monotonic() + timeout
     while True:
-        behind = {tp: n for tp, n in lag(settings, group, topic_names).items() if n}
+        try:
+            behind: object = {tp: n for tp, n in lag(settings, group, topic_names).items() if n}
+        except KafkaError as exc:
+            if not exc.retriable:  # e.g. the group coordinator still loading its offsets after a broker restart
+                raise
+            behind = f"{type(exc).__name__} while reading the group's offsets"
         if not behind:
             return
         assert time.monotonic() < deadline, f"{worker} left partitions behind after {timeout:.0f}s: {behind}"
