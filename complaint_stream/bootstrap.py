@@ -15,6 +15,9 @@ from complaint_stream.domain.lifecycle.messages import load_templates
 from complaint_stream.domain.lifecycle.policy import LifecyclePolicy
 from complaint_stream.domain.lifecycle.stage import LifecycleStage
 from complaint_stream.domain.priority import PriorityRules, load_priority_rules
+from complaint_stream.domain.sla.calendar import WorkingCalendar
+from complaint_stream.domain.sla.policy import SlaPolicy
+from complaint_stream.domain.sla.stage import SlaStage
 from complaint_stream.domain.triage import TriagePolicy
 from complaint_stream.settings import Settings
 
@@ -98,3 +101,15 @@ def build_assign_stage(settings: Settings) -> AssignStage:
 def build_dispatch_stage(settings: Settings) -> DispatchStage:
     """The teams' dispatcher with the operator's roster."""
     return DispatchStage(load_roster(settings))
+
+
+def load_sla_policy(settings: Settings) -> SlaPolicy:
+    """The operator's SLA policy (``COMPLAINTS_SLA_POLICY``) on its working calendar
+    (``COMPLAINTS_SLA_CALENDAR``: the official days with the file's additions), or the packaged ones."""
+    working = WorkingCalendar.load(settings.sla_calendar) if settings.sla_calendar else None
+    return SlaPolicy.load(settings.sla_policy or None, working=working)
+
+
+def build_sla_stage(settings: Settings) -> SlaStage:
+    """The SLA clocks and escalation ladder with the operator's policy and calendar."""
+    return SlaStage(load_sla_policy(settings))

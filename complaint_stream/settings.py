@@ -144,6 +144,8 @@ class Settings(BaseSettings):
     lifecycle_transitions: str = ""  # path of a transitions.json; empty = packaged table
     message_templates: str = ""  # path of a templates.json for customer messages; empty = packaged
     roster: str = ""  # path of a roster.json (teams, agents, routing rules); empty = packaged
+    sla_policy: str = ""  # path of an SLA policy.json (clocks, targets, escalation ladder); empty = packaged
+    sla_calendar: str = ""  # path of a working calendar file (days added or overridden); empty = official days
     review_confidence: float = 0.55
 
     # --- Workers --------------------------------------------------------------

@@ -83,7 +83,9 @@ from complaint_stream.schemas.events import (
     ReopenComplaint,
     Resolution,
     ReturnComplaint,
+    SlaClock,
     SlaEvent,
+    SlaStep,
     StatisticsUpdated,
     StatusChange,
     TeamWork,
@@ -110,6 +112,6 @@ __all__ = [
     "ComplaintResolved", "ComplaintStatusChanged", "Customer", "CustomerKey", "CustomerTier", "DeadLetter",
     "DeadLetterError", "DeadLetterKind", "DecodeError", "Decoder", "DuplicateEventType", "Envelope", "EventModel",
     "FieldError", "HotSpotDetected", "Limits", "Note", "Payload", "Priority", "ReassignComplaint", "Region",
-    "RiskFlag", "Severity", "SlaEvent", "StatisticsUpdated", "StatusChange", "TicketStatus",
+    "RiskFlag", "Severity", "SlaClock", "SlaEvent", "SlaStep", "StatisticsUpdated", "StatusChange", "TicketStatus",
     "dead_letter", "decode", "decoder_for", "encode", "envelope_type", "field_errors", "wrap",
 ]

@@ -107,6 +107,8 @@ class CaseUpdated(ComplaintEvent):
     team: NoPhone | None = None
     received_at: AwareDatetime
     first_contact_at: AwareDatetime
+    first_response_at: AwareDatetime | None = Field(default=None, description="When a person first answered"
+                                                    " (首次响应): the first agent to take or update the case.")
     regulator_reply_by: AwareDatetime | None = None
     follow_ups: int = 0
     reopen_count: int = 0

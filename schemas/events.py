@@ -10,6 +10,7 @@ the customer as related party, notes and status-change history.
 
 from __future__ import annotations
 
+import enum
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -125,7 +126,8 @@ class ComplaintAssigned(ComplaintEvent):
     it waits in the team's queue at ``queue_position`` (1: next), and a later event of the same complaint
     (``cause`` ``dequeued``) gives it to an agent. ``rule`` and ``explanation``: why this team (the roster's
     rule that matched, line by line) and this agent. ``returns``: how many teams returned it before (退单).
-    ``respond_by`` / ``resolve_by``: deadlines, set by the SLA worker's clocks rather than here (optional)."""
+    ``respond_by`` / ``resolve_by``: never set by this product (deadlines pause and re-time, so the SLA
+    worker's events own them); kept so that events of the earlier shape still validate."""
 
     event_type: ClassVar[str] = "org.complaintstream.complaint.assigned.v1"
 
@@ -133,8 +135,10 @@ class ComplaintAssigned(ComplaintEvent):
     agent_id: NoPhone | None = Field(default=None, min_length=1, max_length=64)
     priority: Priority
     assigned_at: AwareDatetime
-    respond_by: AwareDatetime | None = None
-    resolve_by: AwareDatetime | None = None
+    respond_by: AwareDatetime | None = Field(default=None, description="Deprecated, initial-only, not set by the"
+                                             " router: the SLA worker's clock events own deadlines.")
+    resolve_by: AwareDatetime | None = Field(default=None, description="Deprecated, initial-only, not set by the"
+                                             " router: the SLA worker's clock events own deadlines.")
     reason: str = Field(default="", max_length=500)
     cause: AssignmentCause = "routed"
     rule: str = Field(default="", max_length=64)
@@ -184,28 +188,81 @@ class CallbackRecorded(ComplaintEvent):
     note: str = Field(default="", max_length=2000)
 
 
+class SlaClock(str, enum.Enum):
+    """The SLA clocks a complaint has (时限). ``regulatory``: 15 calendar days from the customer's first
+    complaint about the issue (MIIT appeal rules); ``regulator_reply``: a regulator-forwarded appeal's reply
+    deadline, from the appeal itself."""
+
+    FIRST_RESPONSE = "first_response"
+    UPDATE = "update"
+    RESOLUTION = "resolution"
+    CALLBACK = "callback"
+    REGULATORY = "regulatory"
+    REGULATOR_REPLY = "regulator_reply"
+
+
+class SlaStep(str, enum.Enum):
+    """What happened to a clock."""
+
+    STARTED = "started"
+    PAUSED = "paused"      # the case waits on the customer (pending)
+    RESUMED = "resumed"
+    RETIMED = "retimed"    # a new target (priority or category changed), as if it had applied from the start
+    WARNING = "warning"    # 时限预警: a fraction of the target counted (50 %, 75 % by default)
+    BREACHED = "breached"  # 超时: the whole target counted
+    FULFILLED = "fulfilled"
+    CANCELLED = "cancelled"
+
+
 class SlaEvent(ComplaintEvent):
-    """An SLA clock crossed a threshold: at risk, breached, or met (时限预警/超时)."""
+    """What happened to one of a complaint's SLA clocks (时限): started, paused, resumed, re-timed, a warning,
+    the breach, fulfilled or cancelled. The id is derived from the complaint, the clock, its run and the
+    step, so a worker that restarts never publishes a step twice under a new id. Durations in seconds of
+    the clock's calendar (working time for a working-time clock)."""
 
     event_type: ClassVar[str] = "org.complaintstream.complaint.sla.v1"
 
-    kind: Literal["at_risk", "breached", "met"]
-    deadline: Literal["response", "resolution"]
-    due_at: AwareDatetime
-    observed_at: AwareDatetime
+    clock: SlaClock
+    step: SlaStep
+    run: int = Field(ge=1, description="1 for the clock's first run; a reopen, or each new period of the update"
+                                       " clock, counts on.")
+    at: AwareDatetime = Field(description="When the step happened: a warning's or breach's own instant, even when"
+                                          " it is observed later.")
+    observed_at: AwareDatetime = Field(description="When the SLA worker found it (at or after ``at``).")
+    due_at: AwareDatetime | None = Field(default=None, description="When the clock breaches if it keeps running"
+                                                                   " (none while paused or stopped).")
+    target_seconds: float = Field(gt=0)
+    elapsed_seconds: float = Field(ge=0, description="Counted time by ``at``, on the clock's calendar.")
+    paused_seconds: float = Field(default=0, ge=0, description="Calendar time spent paused so far.")
+    fraction: float | None = Field(default=None, gt=0, le=1, description="A warning's or breach's share of the"
+                                                                       " target.")
+    on_time: bool | None = Field(default=None, description="fulfilled: whether the goal was met within the target.")
+    calendar: Literal["24x7", "working"]
+    rule: str = Field(default="default", max_length=64, description="The policy rule that set the target.")
     priority: Priority
+    category: Category
+    channel: Channel
 
 
 class ComplaintEscalated(ComplaintEvent):
-    """The complaint moved up the escalation ladder (升级)."""
+    """The complaint moved up the escalation ladder (升级): who must act now, and why. ``level`` is the rung
+    of the policy's ladder (1 = team lead); a re-escalation (``repeat`` > 0) is a case that stayed breached.
+    ``raise_priority_to``: the policy raises the case's priority (the lifecycle applies it)."""
 
     event_type: ClassVar[str] = "org.complaintstream.complaint.escalated.v1"
 
     level: int = Field(ge=1, le=5)
     reason: str
-    escalated_to: str
+    escalated_to: str = Field(description="The role on the ladder who must act (and the team, when known).")
     escalated_at: AwareDatetime
     priority: Priority
+    clock: SlaClock | None = None
+    step: SlaStep | None = None
+    rule: str = Field(default="", max_length=64)
+    repeat: int = Field(default=0, ge=0)
+    regulatory_risk: bool = False
+    raise_priority_to: Priority | None = None
+    team: NoPhone | None = None
 
 
 class ComplaintResolved(ComplaintEvent):

@@ -79,13 +79,14 @@ class Worker(enum.StrEnum):
     LIFECYCLE = "lifecycle"  # the case record: status, follow-ups, resolution, callback, customer messages
     ASSIGN = "assign"        # routing (派单): which team, returns, reassignment; complaint-keyed
     DISPATCH = "dispatch"    # each team's agents, capacity and queue; team-keyed
-    SLA = "sla"              # planned: deadline clocks and escalation
+    SLA = "sla"              # SLA clocks, warnings, breaches and escalation
     STATS = "stats"          # planned: windowed counts and hot spots
 
     @property
     def planned(self) -> bool:
         """Declared in the catalogue but not built yet."""
-        return self not in (Worker.INTAKE, Worker.CLASSIFY, Worker.LIFECYCLE, Worker.ASSIGN, Worker.DISPATCH)
+        return self not in (Worker.INTAKE, Worker.CLASSIFY, Worker.LIFECYCLE, Worker.ASSIGN, Worker.DISPATCH,
+                            Worker.SLA)
 
 
 class External(enum.StrEnum):
@@ -209,7 +210,7 @@ ASSIGNED = lifecycle_topic(
     "Team and agent of each complaint, or its place in the team's queue, with the rule that routed it (派单).",
     (ComplaintAssigned,),
     producers=(Worker.DISPATCH,),
-    consumers=(Worker.SLA, Worker.LIFECYCLE),
+    consumers=(Worker.LIFECYCLE,),
 )
 ASSIGN_WORK = TopicSpec(
     name="complaints.assign.work.v1",
@@ -250,11 +251,11 @@ STATUS = lifecycle_topic(
     "Status updates (TMF621 status values, resolutions) and callbacks from agents' systems and the CRM.",
     (ComplaintStatusChanged, CallbackRecorded),
     producers=(External.AGENTS, External.CRM),
-    consumers=(Worker.SLA, Worker.LIFECYCLE),
+    consumers=(Worker.LIFECYCLE,),
 )
 SLA_EVENTS = lifecycle_topic(
     "complaints.sla.v1",
-    "SLA clocks: a deadline at risk, breached, or met.",
+    "SLA clocks (时限): each clock started, paused, resumed, re-timed, warned, breached, fulfilled or cancelled.",
     (SlaEvent,),
     producers=(Worker.SLA,),
     consumers=(Worker.LIFECYCLE, Worker.STATS),

@@ -52,6 +52,9 @@ WORKERS: dict[str, WorkerEntry] = {
         WorkerEntry(Worker.DISPATCH, "complaints-dispatch", 9405,
                     "gives each team's complaints to its agents within capacity, or queues them in order",
                     "complaint_stream.workers.dispatch"),
+        WorkerEntry(Worker.SLA, "complaints-sla", 9406,
+                    "keeps every open complaint's SLA clocks (时限): warnings, breaches, the escalation ladder (升级)",
+                    "complaint_stream.workers.sla"),
     )
 }
 

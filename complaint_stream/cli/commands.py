@@ -235,7 +235,8 @@ def replay(args: argparse.Namespace) -> int:
 
     try:
         with _open_input(args.file) as fh:
-            return run_replay(args.stage, fh, args.settings, until=args.until, policy_files=args.policy)
+            return run_replay(args.stage, fh, args.settings, until=args.until, policy_files=args.policy,
+                              calendar=args.calendar)
     except ReplayError as exc:
         raise CommandError(str(exc)) from exc
 
@@ -299,6 +300,12 @@ def show(args: argparse.Namespace) -> int:
     from complaint_stream.cli.case_cmds import show as show_case
 
     return show_case(args.settings, args.id, as_json=args.json, source=args.source, timeout=args.timeout)
+
+
+def sla_show(args: argparse.Namespace) -> int:
+    from complaint_stream.cli.sla_cmds import show as show_clocks
+
+    return show_clocks(args.settings, args.id, as_json=args.json)
 
 
 def command(args: argparse.Namespace) -> int:

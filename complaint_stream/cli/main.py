@@ -83,7 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--until", default=None, metavar="TIME",
                      help="ISO 8601 time up to which the stage's timers fire after the last event")
     rep.add_argument("--policy", action="append", default=[], metavar="FILE",
-                     help="TOML file of settings (the keys of complaints.toml) to replay with; repeatable")
+                     help="TOML file of settings (the keys of complaints.toml) to replay with; repeatable. For the"
+                          " sla stage a .json file is an SLA policy (clocks, targets, escalation ladder): the"
+                          " what-if of a policy change")
+    rep.add_argument("--calendar", default=None, metavar="FILE",
+                     help="sla: a working calendar file (days added to or overriding the official ones)")
 
     shw = _add(sub, "show", commands.show, "print one complaint's case record: status, resolution, timeline",
                "Ask the lifecycle worker (GET /complaints/ID on its metrics port) and, when it is not reachable or"
@@ -94,6 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="only ask the worker, or only read the changelog (default: the worker, then the changelog)")
     shw.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
                      help="give up reading the changelog after this long (default: 30)")
+
+    sla = _add(sub, "sla", None, "SLA clocks (时限) of the SLA worker")
+    ssub = sla.add_subparsers(dest="action", required=True, metavar="ACTION")
+    sls = _add(ssub, "show", commands.sla_show, "print one complaint's clocks: elapsed, paused, remaining, next step",
+               "Ask the SLA worker (GET /sla/ID on its metrics port) for the complaint's clocks and print, for each,"
+               " its state, target, counted time (working time for a working-time clock), time paused, time"
+               " remaining and the next warning or breach.")
+    sls.add_argument("id", metavar="ID", help="complaint id")
+    sls.add_argument("--json", action="store_true", help="the clocks as one JSON object")
 
     que = _add(sub, "queues", _queues, "print every team's queue, agents present and load (dispatch worker)",
                "Ask the dispatch worker (GET /teams/TEAM on its metrics port) for each team of the roster and print"

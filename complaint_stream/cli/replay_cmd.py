@@ -108,13 +108,37 @@ def replay(stage: Stage[Any], lines: Iterable[bytes | str], out: Writes, errors:
     return 1 if report["rejected"] else 0
 
 
+def stage_files(name: str, settings: Settings, policy_files: Iterable[str],
+                calendar: str | None) -> tuple[Settings, list[str]]:
+    """The sla stage's own files: a ``.json`` ``--policy`` is an SLA policy and ``--calendar`` its working
+    calendar, each checked now (one line per problem); the other policy files are TOML settings."""
+    toml = [f for f in policy_files if not f.endswith(".json")]
+    own = [f for f in policy_files if f.endswith(".json")]
+    if (own or calendar) and name != "sla":
+        raise ReplayError("a .json --policy and --calendar are the sla stage's (use TOML settings for the others)")
+    if len(own) > 1:
+        raise ReplayError("--policy: one SLA policy file at a time")
+    overrides = {k: v for k, v in (("sla_policy", own[0] if own else None), ("sla_calendar", calendar)) if v}
+    if overrides:
+        from complaint_stream.bootstrap import load_sla_policy
+        from complaint_stream.domain.policy_files import PolicyFileError
+
+        settings = settings.with_overrides(**overrides)
+        try:
+            load_sla_policy(settings)
+        except (PolicyFileError, OSError) as exc:
+            raise ReplayError(f"--policy/--calendar: {exc}") from exc
+    return settings, toml
+
+
 def run_replay(name: str, file: Iterable[bytes | str], settings: Settings, *, until: str | None,
-               policy_files: Iterable[str]) -> int:
+               policy_files: Iterable[str], calendar: str | None = None) -> int:
     """Replay the named stage; a stage whose outputs go to another's internal topic (the router's work for
     the teams' dispatcher) is replayed together with that one, which also reads the input lines (agents'
     presence): ``complaints replay assign`` prints the work and the assignments it leads to."""
     from complaint_stream.workers.registry import WORKERS, get
 
+    settings, policy_files = stage_files(name, settings, policy_files, calendar)
     settings = with_policy(settings, policy_files)
     stop = None if until is None else parse_time(until)
     bindings = [get(name).load().binding(settings)]

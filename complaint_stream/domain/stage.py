@@ -151,7 +151,33 @@ def run_in_event_time(stage: Stage[Any], events: Iterable[Envelope[Any]], *,
     for event in events:
         heapq.heappush(queue, (event_time(event), next(order), event))
     interval = stage.timer_interval
-    next_sweep: datetime | None = None
+    step = timedelta(seconds=interval) if interval is not None else None
+    first_sweep: datetime | None = None
+    last_sweep: datetime | None = None
+    rank: dict[str, int] = {key: n for n, key in enumerate(table)}  # the table's (insertion) order
+    # When each key's timer is next worth a look (the stage's next_due), as the runtime's index: a sweep
+    # looks only at the keys due by its instant, so a replay over weeks costs what falls due.
+    due_at: dict[str, datetime] = {}
+    due_heap: list[tuple[datetime, int, str]] = []
+
+    def note(key: str) -> None:
+        if step is None:
+            return
+        if key not in table:
+            due_at.pop(key, None)
+            return
+        when = stage.next_due(table[key])
+        if when is None:
+            due_at.pop(key, None)
+            return
+        due_at[key] = when
+        heapq.heappush(due_heap, (when, next(order), key))
+
+    def store(key: str, new: Any) -> None:
+        if key not in table and new is not None:
+            rank[key] = next(order)
+        _store(table, key, new)
+        note(key)
 
     def emit(outputs: Sequence[Output], now: datetime) -> Iterator[Output]:
         for out in check_outputs(stage, outputs):
@@ -159,20 +185,42 @@ def run_in_event_time(stage: Stage[Any], events: Iterable[Envelope[Any]], *,
                 heapq.heappush(queue, (max(event_time(out.event), now), next(order), out.event))
             yield out
 
+    def sweep_instant(when: datetime) -> datetime:
+        """The first sweep of the runtime's fixed interval at or after ``when``, after the last one done."""
+        assert step is not None and first_sweep is not None
+        earliest = first_sweep if last_sweep is None else last_sweep + step
+        if when <= earliest:
+            return earliest
+        return first_sweep + step * -((first_sweep - when) // step)  # the grid's ceiling
+
     def sweep_until(t: datetime) -> Iterator[Output]:
-        nonlocal next_sweep
-        if interval is None:
+        nonlocal first_sweep, last_sweep
+        if step is None:
             return
-        step = timedelta(seconds=interval)
-        if next_sweep is None:
-            next_sweep = t + step
+        if first_sweep is None:
+            first_sweep = t + step
             return
-        while next_sweep <= t:
-            for key in list(table):
-                new, outputs = stage.due(table[key], next_sweep)
-                _store(table, key, new)
-                yield from emit(outputs, next_sweep)
-            next_sweep += step
+        while due_heap:
+            when, _n, key = due_heap[0]
+            if due_at.get(key) != when:  # stale: the key was changed or forgotten since
+                heapq.heappop(due_heap)
+                continue
+            at = sweep_instant(when)
+            if at > t:
+                return
+            due_keys = []
+            while due_heap and sweep_instant(due_heap[0][0]) <= at:
+                when, _n, key = heapq.heappop(due_heap)
+                if due_at.get(key) == when:
+                    due_keys.append(key)
+                    del due_at[key]
+            due_keys.sort(key=rank.__getitem__)  # in the table's order, as the runtime's sweep
+            for key in due_keys:
+                if key in table:
+                    new, outputs = stage.due(table[key], at)
+                    store(key, new)
+                    yield from emit(outputs, at)
+            last_sweep = at
 
     def apply(event: Envelope[Any], now: datetime) -> Iterator[Output]:
         key = stage.state_key(event)
@@ -183,9 +231,11 @@ def run_in_event_time(stage: Stage[Any], events: Iterable[Envelope[Any]], *,
                 raise
             on_refused(event, refusal)
             return
-        _store(table, key, new)
+        store(key, new)
         yield from emit(outputs, now)
 
+    for key in list(table):
+        note(key)
     stage.prepare([e for _t, _n, e in sorted(queue)])
     while queue:
         now, _n, event = heapq.heappop(queue)

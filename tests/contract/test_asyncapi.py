@@ -76,9 +76,10 @@ def test_operations_are_the_workers_declared_in_the_catalogue(exported):
     assert actual == expected
     assert doc["operations"]["intake-receive-intake-submissions"]["tags"] == [{"name": "worker:intake"}]
     assert doc["operations"]["assign-receive-classified"]["tags"] == [{"name": "worker:assign"}]
-    assert {"name": "planned"} in doc["operations"]["sla-receive-assigned"]["tags"]
+    assert {"name": "planned"} in doc["operations"]["stats-receive-lifecycle"]["tags"]
+    assert {"name": "planned"} not in doc["operations"]["sla-receive-lifecycle"]["tags"]
     status = doc["channels"][channel_id(topics.STATUS.name)]
     assert [p["kind"] for p in status["x-written-by"]] == ["external", "external"]
-    assert {p["name"] for p in status["x-read-by"]} == {"sla", "lifecycle"}
+    assert {p["name"] for p in status["x-read-by"]} == {"lifecycle"}
     result = validate(exported / "asyncapi.json")
     assert f"{len(expected)} operations" in result.stdout

@@ -74,7 +74,9 @@ from complaint_stream.schemas import (
     ReopenComplaint,
     Resolution,
     ReturnComplaint,
+    SlaClock,
     SlaEvent,
+    SlaStep,
     TeamWork,
     TicketStatus,
     decoder_for,
@@ -400,9 +402,13 @@ class World:
     def sla(self, variant: int = 0) -> Envelope[SlaEvent]:
         cid = self.complaint(variant).complaint_id
         at = self.at(variant, 300)
-        payload = SlaEvent(complaint_id=cid, kind=["at_risk", "breached", "met"][variant % 3],
-                           deadline=["response", "resolution"][variant % 2], due_at=at + timedelta(minutes=30),
-                           observed_at=at, priority=list(Priority)[variant % 4])
+        step = [SlaStep.WARNING, SlaStep.BREACHED, SlaStep.FULFILLED, SlaStep.STARTED][variant % 4]
+        c = self.complaint(variant)
+        payload = SlaEvent(complaint_id=cid, clock=list(SlaClock)[variant % len(SlaClock)], step=step, run=1,
+                           at=at, observed_at=at, due_at=at + timedelta(minutes=30), target_seconds=3600,
+                           elapsed_seconds=1800 + 1800 * (step is SlaStep.BREACHED), calendar="24x7",
+                           fraction=0.5 if step is SlaStep.WARNING else None, priority=list(Priority)[variant % 4],
+                           category=Category.BILLING, channel=c.channel)
         return wrap(payload, source="/workers/sla", subject=cid, time=at)
 
     def returned(self, variant: int = 0) -> Envelope[ReturnComplaint]:
@@ -473,7 +479,8 @@ class World:
         at = self.at(variant, 300)
         payload = ComplaintEscalated(complaint_id=cid, level=1 + variant % 5, reason="resolution deadline at risk",
                                      escalated_to=["team-lead", "duty-manager", "regional-director"][variant % 3],
-                                     escalated_at=at, priority=list(Priority)[variant % 4])
+                                     escalated_at=at, priority=list(Priority)[variant % 4],
+                                     raise_priority_to=Priority.P1 if variant % 7 == 3 else None)
         return wrap(payload, source="/workers/sla", subject=cid, time=at)
 
     def link(self, variant: int = 0) -> Envelope[CaseLink]:

@@ -44,10 +44,12 @@ from complaint_stream.schemas import (
     DeadLetterKind,
     DecodeError,
     PreviousHandler,
+    SlaEvent,
     TeamWork,
+    TicketStatus,
     decode,
 )
-from complaint_stream.topics import ASSIGN_LINKS, ASSIGN_WORK, ASSIGNED, CASES, CLASSIFIED, RECEIVED
+from complaint_stream.topics import ASSIGN_LINKS, ASSIGN_WORK, ASSIGNED, CASES, CLASSIFIED, RECEIVED, SLA_EVENTS
 from complaint_stream.workers.registry import WORKERS
 from tests.fault.conftest import PER_TOPIC
 from tests.fault.hostile import (
@@ -119,9 +121,10 @@ def effects(hostile_run):
     assigned = {a.complaint_id for _raw, a in decoded(produced(run, ASSIGNED.name), ComplaintAssigned)}
     answered = {(h.complaint_id, h.other_id) for _raw, h in decoded(produced(run, ASSIGN_LINKS.name), PreviousHandler)
                 if h.kind == "answer"}
+    clocked = {e.complaint_id for _raw, e in decoded(produced(run, SLA_EVENTS.name), SlaEvent)}
     return {"received": received, "classified": classified, "rekeyed": rekeyed, "opened": opened,
             "changes": Counter(c.change.value for c in changes), "offered": offered, "assigned": assigned,
-            "answered": answered}
+            "answered": answered, "clocked": clocked}
 
 
 def everything(run) -> list:
@@ -217,6 +220,9 @@ def test_every_record_that_decodes_has_its_effect_and_no_dead_letter_but_a_refus
     rekeyed = {k: list(v) for k, v in effects["rekeyed"].items()}
     submissions: dict[str, list] = defaultdict(list)
     rules = {t.stage.name: refusal_rules(t.stage) for t in run.inputs}
+    ended_cases = {e.envelope.data.complaint_id for e in everything(run)
+                   if e.error is None and isinstance(e.envelope.data, CaseUpdated)
+                   and e.envelope.data.status in (TicketStatus.CLOSED, TicketStatus.CANCELLED, TicketStatus.REJECTED)}
     for e in everything(run):
         if e.error is not None:
             continue
@@ -257,6 +263,11 @@ def test_every_record_that_decodes_has_its_effect_and_no_dead_letter_but_a_refus
             if (data.other_id, data.complaint_id) not in effects["answered"]:
                 problems.append(f"{data.other_id} asked {data.complaint_id} for its previous handler and got no"
                                 f" answer: {describe(rec)}")
+        elif isinstance(data, CaseUpdated) and topic.stage.name == "sla":
+            # an open case has clocks (started events) unless every change of it the SLA worker read had
+            # ended it, or came after one that did (an ended case first seen starts nothing)
+            if data.complaint_id not in effects["clocked"] and data.complaint_id not in ended_cases:
+                problems.append(f"open case {data.complaint_id} ({data.status.value}) has no SLA clock: {describe(rec)}")
         elif topic.stage.name in ("assign", "dispatch"):
             pass  # ends, moves, returns, presence, priority: effects depend on state; refusals checked above
         else:

@@ -81,6 +81,7 @@ from complaint_stream.schemas import (
     Resolution,
     ReturnComplaint,
     SlaEvent,
+    SlaStep,
     TicketStatus,
     TimelineEntry,
     dead_letter,
@@ -593,18 +594,33 @@ class LifecycleStage(StageBase[CaseRecord]):
                      event=env)
 
     def _sla(self, step: Step, env: Envelope[Any]) -> None:
+        """A warning or a breach goes on the timeline and is published (dashboards, statistics); the other
+        steps (started, paused, fulfilled ...) are the SLA worker's own record, on its topic."""
         data: SlaEvent = env.data
-        if not self._case(step, env):
+        if data.step not in (SlaStep.WARNING, SlaStep.BREACHED) or not self._case(step, env):
             return
-        self._change(step, CaseChange.SLA, data.observed_at, actor="sla", reason_code=f"{data.deadline}_{data.kind}",
-                     detail=f"{data.deadline} {data.kind}, due {data.due_at.isoformat()}", event=env)
+        what = f"{data.clock.value} {data.step.value}" + (f" at {data.fraction:.0%}" if data.step is SlaStep.WARNING
+                                                          and data.fraction else "")
+        due = f", due {data.due_at.isoformat()}" if data.due_at else ""
+        self._change(step, CaseChange.SLA, data.at, actor="sla", reason_code=f"{data.clock.value}_{data.step.value}",
+                     detail=f"{what}{due}", event=env)
 
     def _escalated(self, step: Step, env: Envelope[Any]) -> None:
+        """On the timeline and published; where the SLA policy says so the case's priority goes up (never
+        down) in the same change, and the SLA worker re-times its clocks from the published priority."""
         data: ComplaintEscalated = env.data
         if not self._case(step, env):
             return
+        current = step.rec.priority
+        raised = ""
+        status = step.rec.status
+        if (data.raise_priority_to is not None and current is not None and status is not None
+                and not self.table.is_terminal(status) and data.raise_priority_to.value < current.value):  # P1 < P2
+            step.update(priority=data.raise_priority_to)
+            raised = f"; priority {current.value} -> {data.raise_priority_to.value}"
+        risk = " (regulatory risk)" if data.regulatory_risk else ""
         self._change(step, CaseChange.ESCALATED, data.escalated_at, actor="sla", reason_code=f"level_{data.level}",
-                     detail=f"level {data.level} to {data.escalated_to}: {data.reason}", event=env)
+                     detail=f"level {data.level} to {data.escalated_to}{risk}: {data.reason}{raised}", event=env)
 
     # -- supervisors' commands --------------------------------------------------------------------
 
@@ -930,6 +946,7 @@ class LifecycleStage(StageBase[CaseRecord]):
             channel=received.channel, region_code=region.district_code or region.city_code or region.province_code,
             owner=rec.owner, handler=rec.handler, team=rec.team, received_at=received.received_at,
             first_contact_at=rec.first_contact_at or received.received_at,
+            first_response_at=rec.first_response_at,
             regulator_reply_by=rec.regulator.reply_by if rec.regulator else None,
             follow_ups=len(rec.follow_ups), reopen_count=rec.reopen_count, related=related)
         step.emit(CASES, rec.complaint_id, self._wrap(updated, f"case:{sequence}", at))

@@ -148,14 +148,16 @@ def stop(clock: Clock, at: datetime, calendar: Calendar, *, met: bool) -> Clock:
                    paused_total=clock.paused_total + (at - clock.paused_at if clock.paused_at else timedelta(0)))
 
 
-def reopen(clock: Clock, at: datetime, *, restart: bool = False) -> Clock:
+def reopen(clock: Clock, at: datetime, *, restart: bool = False, count_gap: bool = False) -> Clock:
     """A stopped clock counts again from ``at``: on from the time it had counted (default), or from zero
-    with its steps to emit again (``restart``). A running or paused clock: unchanged."""
+    with its steps to emit again (``restart``); ``count_gap``: the time it was stopped counts too (a clock
+    of calendar days from a fixed start, such as the regulator's). A running or paused clock: unchanged."""
     if clock.state not in ("fulfilled", "breached_fulfilled", "cancelled"):
         return clock
     if restart:
         return replace(start(clock.name, clock.target, at, warnings=clock.warnings), paused_total=clock.paused_total)
-    return replace(clock, state="running", since=max(at, clock.since), stopped_at=None)
+    since = (clock.stopped_at or clock.since) if count_gap else max(at, clock.since)
+    return replace(clock, state="running", since=since, stopped_at=None)
 
 
 def due_steps(clock: Clock, at: datetime, calendar: Calendar) -> tuple[Clock, tuple[Step, ...]]:

@@ -18,9 +18,10 @@ from pydantic import Field, model_validator
 from complaint_stream.domain.policy_files import PolicyFileError, PolicyModel, Readable, load_policy_file
 from complaint_stream.domain.sla.calendar import AroundTheClock, Calendar, WorkingCalendar, WorkingHoursSpec
 from complaint_stream.domain.sla.clock import warnings_problem
-from complaint_stream.schemas import Category, Channel, Priority
+from complaint_stream.schemas import CaseChange, Category, Channel, Priority
 
-__all__ = ["CLOCKS", "ClockName", "ClockPolicy", "SlaPolicy", "SlaPolicyError", "SlaPolicyFile", "TargetRule"]
+__all__ = ["CLOCKS", "ClockName", "ClockPolicy", "EscalationPolicy", "EscalationRule", "Rung", "SlaPolicy",
+           "SlaPolicyError", "SlaPolicyFile", "TargetRule"]
 
 ClockName = Literal["first_response", "update", "resolution", "callback"]
 #: The clocks every complaint has, in the order they start.
@@ -62,6 +63,10 @@ class ClockPolicy(PolicyModel):
     targets: dict[Priority, timedelta]
     rules: tuple[TargetRule, ...] = ()
     warnings: tuple[float, ...] | None = None
+    #: Whether the clock stops counting while the case is pending on the customer (待客户反馈).
+    pauses_when_pending: bool = True
+    #: A reopened case: this clock counts on from where it stopped (``resume``) or anew (``restart``).
+    on_reopen: Literal["resume", "restart"] = "resume"
 
     @model_validator(mode="after")
     def _complete(self) -> ClockPolicy:
@@ -98,12 +103,85 @@ class RegulatoryPolicy(PolicyModel):
         return tuple(w / self.limit for w in self.warn_at)
 
 
+StepName = Literal["warning", "breached"]
+#: Every clock a rule of the ladder may name: the policy's four and the regulator's two.
+LadderClock = Literal["first_response", "update", "resolution", "callback", "regulatory", "regulator_reply"]
+
+
+class Rung(PolicyModel):
+    """One rung of the escalation ladder: who acts at this level."""
+
+    comment: str = Field(default="", alias="_comment")
+    level: int = Field(ge=1, le=5)
+    role: str = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
+    title: str = Field(default="", max_length=200)
+
+
+class EscalationRule(PolicyModel):
+    """A step that escalates: the clock (any, when left out) and the step; for a warning, the fraction
+    (any warning, when left out). Of the rules a step matches, the highest level wins."""
+
+    comment: str = Field(default="", alias="_comment")
+    name: str = Field(min_length=1, max_length=64)
+    clock: LadderClock | None = None
+    step: StepName
+    fraction: float | None = Field(default=None, gt=0, lt=1)
+    match: Match = Match()
+    level: int = Field(ge=1, le=5)
+    regulatory_risk: bool = False
+    raise_priority_to: Priority | None = None
+
+    def matches(self, clock: str, step: str, fraction: float, category: Category, channel: Channel,
+                priority: Priority) -> bool:
+        return ((self.clock is None or self.clock == clock) and self.step == step
+                and (self.fraction is None or abs(self.fraction - fraction) < 1e-9)
+                and self.match.matches(category, channel, priority))
+
+
+class EscalationPolicy(PolicyModel):
+    """The ladder (升级): its rungs, the rules that escalate, and how often a case that stays breached goes
+    one rung up (by priority), up to the top rung."""
+
+    comment: str = Field(default="", alias="_comment")
+    ladder: tuple[Rung, ...]
+    rules: tuple[EscalationRule, ...]
+    re_escalate_after: dict[Priority, timedelta]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EscalationPolicy:
+        levels = [r.level for r in self.ladder]
+        if levels != list(range(1, len(levels) + 1)):
+            raise ValueError(f"ladder: levels 1, 2, ... in order, got {levels}")
+        for rule in self.rules:
+            if rule.level not in levels:
+                raise ValueError(f"rule {rule.name}: level {rule.level} is not on the ladder")
+        missing = [p.value for p in Priority if p not in self.re_escalate_after]
+        if missing:
+            raise ValueError(f"re_escalate_after: no interval for {', '.join(missing)}")
+        if any(t <= timedelta(0) for t in self.re_escalate_after.values()):
+            raise ValueError("re_escalate_after: every interval must be positive")
+        return self
+
+    def rung(self, level: int) -> Rung:
+        return self.ladder[min(level, len(self.ladder)) - 1]
+
+    @property
+    def top(self) -> int:
+        return len(self.ladder)
+
+
 class SlaPolicyFile(PolicyModel):
     comment: str = Field(default="", alias="_comment")
     working_hours: WorkingHoursSpec
     warnings: tuple[float, ...] = (0.5, 0.75)
     clocks: dict[ClockName, ClockPolicy]
     regulatory: RegulatoryPolicy
+    escalation: EscalationPolicy
+    #: Changes published on the case (CaseUpdated.change) that tell the customer something: each restarts
+    #: the update clock (the customer hears from us at least every N hours).
+    contact_changes: tuple[CaseChange, ...] = (CaseChange.STATUS, CaseChange.CALLBACK)
+    #: An ended case's clocks are forgotten this long after it ended (replays of its events stay no-ops).
+    retention: timedelta = timedelta(days=30)
 
     @model_validator(mode="after")
     def _every_clock(self) -> SlaPolicyFile:

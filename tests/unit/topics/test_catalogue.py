@@ -112,7 +112,7 @@ def test_workers_and_external_parties_are_kept_apart():
     assert not {str(w) for w in topics.Worker} & {str(e) for e in topics.External}
     assert [w for w in topics.Worker if not w.planned] == [topics.Worker.INTAKE, topics.Worker.CLASSIFY,
                                                            topics.Worker.LIFECYCLE, topics.Worker.ASSIGN,
-                                                           topics.Worker.DISPATCH]
+                                                           topics.Worker.DISPATCH, topics.Worker.SLA]
     assert {str(w) for w in topics.Worker} == {"intake", "classify", "lifecycle", "assign", "dispatch", "sla",
                                                "stats"}
 
@@ -132,6 +132,8 @@ def test_the_built_workers_read_and_write_what_the_pipeline_does():
     assert names(topics.produced_by("assign")) == names([topics.ASSIGN_WORK, topics.ASSIGN_LINKS, topics.DEAD_LETTERS])
     assert names(topics.consumed_by("dispatch")) == names([topics.ASSIGN_WORK, topics.AGENTS])
     assert names(topics.produced_by("dispatch")) == names([topics.ASSIGNED, topics.DEAD_LETTERS])
+    assert names(topics.consumed_by("sla")) == names([topics.CASES])
+    assert names(topics.produced_by("sla")) == names([topics.SLA_EVENTS, topics.ESCALATIONS, topics.DEAD_LETTERS])
 
 
 def test_internal_topics_are_written_by_one_worker_and_read_by_workers_only():
@@ -162,7 +164,7 @@ def test_the_rendered_table_has_one_row_per_topic_and_marks_external_parties():
     rows = topics.render_topic_table().splitlines()[2:]
     assert len(rows) == len(topics.ALL)
     status = next(r for r in rows if f"`{topics.STATUS.name}`" in r)
-    assert status.split(" | ")[3:] == ["*agents*, *CRM*", "sla, lifecycle |"]
+    assert status.split(" | ")[3:] == ["*agents*, *CRM*", "lifecycle |"]
 
 
 def test_replacing_the_table_keeps_the_rest_of_the_document():
