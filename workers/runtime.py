@@ -15,7 +15,9 @@ re-keying topic). For each batch of raw records the runtime
 and only then lets faust acknowledge the batch's offsets: an offset is
 committed only after everything its record produced is on the broker
 (at-least-once; deterministic event ids make the repeats harmless).
-A stage's timers (``due``) run as a periodic sweep over this instance's keys.
+A stage's timers (``due``) run as a periodic sweep over the keys of this instance that fall due: a
+:class:`~complaint_stream.workers.due_index.DueIndex` of each key's ``next_due``, kept as states are
+stored, and rebuilt after a rebalance from the due each stored value carries in front of its bytes.
 
 Records are read and written as raw bytes so that one that fails to decode
 is dead-lettered with its original bytes instead of being dropped by faust's
@@ -28,9 +30,10 @@ import asyncio
 import json
 import logging
 import os
+import re
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +42,7 @@ from typing import Any, NoReturn, TypeVar
 import faust
 from aiokafka.partitioner import murmur2
 from faust.serializers import codecs
+from faust.types import TP
 from prometheus_client import CollectorRegistry
 
 from complaint_stream import redacted_logs
@@ -60,6 +64,7 @@ from complaint_stream.schemas import (
 from complaint_stream.settings import Settings
 from complaint_stream.topics import DEAD_LETTERS, TopicSpec
 from complaint_stream.workers import faust_fixes, reconnect
+from complaint_stream.workers.due_index import UNKNOWN, Due, DueIndex, pack, state_bytes, unpack
 from complaint_stream.workers.metrics import RuntimeMetrics, serve
 from complaint_stream.workers.registry import WorkerEntry
 from complaint_stream.workers.wiring import Binding, StateCodec
@@ -74,7 +79,9 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-Observer = Callable[[Envelope[Any], Sequence[Output]], None]
+#: A worker's domain metrics: called with an input event and what it produced, or with ``None`` and what a
+#: timer produced.
+Observer = Callable[[Envelope[Any] | None, Sequence[Output]], None]
 #: Sends one changelog record (topic name, partition, key, value) and returns an awaitable of its ack.
 ChangelogSend = Callable[[str, int, bytes, bytes | None], Awaitable[Awaitable[Any]]]
 
@@ -97,19 +104,34 @@ def broker_credentials(settings: Settings) -> Any:
     return None
 
 
-def make_app(app_id: str, settings: Settings) -> faust.App:
-    """A faust app wired to the configured cluster, with raw serialisers and in-memory tables
-    (rebuilt from their changelog topics on restart). Installs :mod:`faust_fixes` first."""
+#: The faust store URL of each ``Binding.store``.
+STORES = {"memory": "memory://", "rocksdb": "rocksdb://"}
+
+
+def worker_datadir(app_id: str, settings: Settings) -> Path:
+    """The worker's faust data directory (RocksDB tables live under it): ``<state_dir>/workers/<app id>``, and
+    below it ``instances/<worker_instance>`` when the instance is named, so that two instances of a worker on
+    one host never open the same RocksDB files (each database holds a lock while open)."""
+    path = Path(settings.state_dir) / "workers" / app_id
+    if settings.worker_instance:
+        path = path / "instances" / re.sub(r"[^A-Za-z0-9._-]", "_", settings.worker_instance)
+    return path
+
+
+def make_app(app_id: str, settings: Settings, *, store: str = "memory") -> faust.App:
+    """A faust app wired to the configured cluster, with raw serialisers and tables kept in ``store``
+    (:data:`STORES`: in memory, rebuilt from their changelog topics on restart, or in RocksDB under the
+    worker's data directory). Installs :mod:`faust_fixes` first."""
     faust_fixes.apply()
     reconnect.install_connect_backoff()
-    datadir = Path(settings.state_dir) / "workers" / app_id
+    datadir = worker_datadir(app_id, settings)
     datadir.mkdir(parents=True, exist_ok=True)
     url = ";".join(f"kafka://{h.strip()}" for h in settings.bootstrap.split(","))
     return faust.App(
         app_id,
         broker=url,
         broker_credentials=broker_credentials(settings),
-        store="memory://",
+        store=STORES[store],
         autodiscover=False,
         web_enabled=False,
         key_serializer="raw",
@@ -243,7 +265,9 @@ class DeadLetterSink:
 # -- state ---------------------------------------------------------------------------------
 
 class StateStore:
-    """Where a stage's state lives: key -> encoded state. The faust table below in workers; a dict in tests."""
+    """Where a stage's state lives: key -> stored value (the codec's bytes, behind the due prefix of
+    :mod:`~complaint_stream.workers.due_index` for a stage with timers). The faust table below in workers;
+    a dict in tests."""
 
     def get(self, key: str) -> bytes | None:
         raise NotImplementedError
@@ -256,6 +280,22 @@ class StateStore:
 
     def all_keys(self) -> list[str]:
         raise NotImplementedError
+
+    def size(self) -> int:
+        """How many keys this instance holds (may be an estimate)."""
+        return len(self.all_keys())
+
+    def view(self, key: str) -> bytes | None:
+        """``get`` for a reader outside the event loop (the HTTP views' thread): opens nothing."""
+        return self.get(key)
+
+    def scan(self, chunk: int) -> Iterator[list[tuple[str, bytes]]]:
+        """Every (key, stored value) of the keys this instance owns, in lists of up to ``chunk``: a consumer
+        may yield to the event loop between two lists (each list reads the values as they are then)."""
+        keys = self.all_keys()
+        for start in range(0, len(keys), chunk):
+            values = [(key, self.get(key)) for key in keys[start:start + chunk]]
+            yield [(key, value) for key, value in values if value is not None]
 
     async def flush(self) -> None:
         """Make the changes since the last flush durable (the changelog); raise when they cannot be."""
@@ -277,6 +317,9 @@ class DictStore(StateStore):
 
     def all_keys(self) -> list[str]:
         return list(self.data)
+
+    def size(self) -> int:
+        return len(self.data)
 
 
 class StateKeyCodec(codecs.Codec):
@@ -308,9 +351,17 @@ STATE_KEY_SERIALIZER = "complaint_stream_state_key"
 codecs.register(STATE_KEY_SERIALIZER, StateKeyCodec())
 
 
-def state_table(app: faust.App, name: str, partitions: int) -> Any:
+#: RocksDB settings per partition's database. faust's defaults (a 2 GiB block cache, 500 MiB compressed
+#: cache and three 64 MiB write buffers, for each partition) would let six partitions take gigabytes; the
+#: states are small and read by key, so a modest cache serves them (bench/bench_sla.py measures).
+ROCKSDB_OPTIONS = {"block_cache_size": 32 * 2**20, "block_cache_compressed_size": 8 * 2**20,
+                   "write_buffer_size": 16 * 2**20, "max_write_buffer_number": 2}
+
+
+def state_table(app: faust.App, name: str, partitions: int, *, rocksdb: bool = False) -> Any:
     """A stage's table: str keys (written with :class:`StateKeyCodec`), raw values (the stage's codec)."""
-    table: Any = app.Table(name, default=None, partitions=partitions, key_type=str, value_type=bytes)
+    table: Any = app.Table(name, default=None, partitions=partitions, key_type=str, value_type=bytes,
+                           options=dict(ROCKSDB_OPTIONS) if rocksdb else None)
     # faust picks JSON for str keys and takes no serializer argument; its changelog topic (made when the
     # table was registered) carries the serializer, so it is made again.
     table.key_serializer = STATE_KEY_SERIALIZER
@@ -318,13 +369,25 @@ def state_table(app: faust.App, name: str, partitions: int) -> Any:
     return table
 
 
+_STATE_KEYS = StateKeyCodec()
+
+
 class TableStore(StateStore):
-    """A faust table (in memory, rebuilt from its changelog topic on start and rebalance).
+    """A faust table: in memory (rebuilt from its changelog topic on start and rebalance) or in RocksDB
+    (``Binding.store``; one database per partition, read from the changelog only past the offset it
+    persisted).
 
     Each change goes to the changelog partition the producer's partitioner gives the key
     (murmur2, as Kafka's default), which is the stream partition when the stream topic is keyed
     by the state key. That is what lets timers change state outside a stream, and recovery hand a
     key's state to the instance that owns its stream partition.
+
+    Both stores are written and read here by that partition, never through faust's ``Table`` mapping:
+    faust's RocksDB store picks the database of a write from the *current stream event* (there is none in a
+    timer, and in a batch it is the last record's), so writes go to the partition's database directly, under
+    the key's bytes as :class:`StateKeyCodec` writes them on the changelog (what recovery puts there too).
+    The in-memory store is told each key's partition as recovery would tell it, so that the keys of a
+    partition this instance no longer holds leave it when recovery completes.
     """
 
     def __init__(self, table: Any, partitions: int, send: ChangelogSend | None = None):
@@ -332,22 +395,68 @@ class TableStore(StateStore):
         self.partitions = partitions
         self._send = send
         self._pending: list[tuple[int, str, bytes | None]] = []
+        self._rocksdb: bool | None = None
+
+    @property
+    def rocksdb(self) -> bool:
+        """Whether the table is kept in faust's RocksDB store (decided by the app's ``store``)."""
+        if self._rocksdb is None:
+            from faust.stores import rocksdb as rocksdb_store
+
+            self._rocksdb = isinstance(self.table.data, rocksdb_store.Store)
+        return self._rocksdb
 
     def partition(self, key: str) -> int:
         return (murmur2(key.encode()) & 0x7FFFFFFF) % self.partitions
 
+    @staticmethod
+    def raw_key(key: str) -> bytes:
+        """The key as the changelog (and the RocksDB store) has it."""
+        return _STATE_KEYS.dumps(key)
+
+    def _db(self, key: str) -> Any:
+        return self.table.data._db_for_partition(self.partition(key))  # opened when not yet
+
     def get(self, key: str) -> bytes | None:
-        value = self.table.data.get(key)
+        if self.rocksdb:
+            value = self._db(key).get(self.raw_key(key))
+        else:
+            value = self.table.data.get(key)
+        return None if value is None else bytes(value)
+
+    def view(self, key: str) -> bytes | None:
+        if not self.rocksdb:
+            return self.get(key)
+        db = self.table.data._dbs.get(self.partition(key))  # from another thread: never open a database
+        value = None if db is None else db.get(self.raw_key(key))
         return None if value is None else bytes(value)
 
     def put(self, key: str, value: bytes) -> None:
-        self.table.data[key] = value
+        if self.rocksdb:
+            self._db(key).put(self.raw_key(key), value)
+        else:
+            data = self.table.data
+            data[key] = value
+            key_partition = getattr(data, "_key_partition", None)
+            if key_partition is not None:
+                key_partition[key] = self.partition(key)
         self._changed(key, value)
 
     def delete(self, key: str) -> None:
-        if key in self.table.data:
-            del self.table.data[key]
-            self._changed(key, None)
+        if self.rocksdb:
+            db, raw = self._db(key), self.raw_key(key)
+            if db.get(raw) is None:
+                return
+            db.delete(raw)
+        else:
+            data = self.table.data
+            if key not in data:
+                return
+            del data[key]
+            key_partition = getattr(data, "_key_partition", None)
+            if key_partition is not None:
+                key_partition.pop(key, None)
+        self._changed(key, None)
 
     def _changed(self, key: str, value: bytes | None) -> None:
         if self._send is None:  # faust's own path: its producer buffer (flushed before every commit)
@@ -362,7 +471,11 @@ class TableStore(StateStore):
         one record at a time, and stalls the stream while it is over 100: a batch of 500 state changes
         stalled the lifecycle worker 12-19 times per 2,000 complaints (1.2-2.2 s). Sending the batch's
         changes straight to the producer batches them like any output, and waiting for them surfaces a
-        changelog write that fails (raised: the batch is not acknowledged) instead of losing it."""
+        changelog write that fails (raised: the batch is not acknowledged) instead of losing it.
+
+        With RocksDB, once every change is acknowledged each partition's database records the offset of
+        its last one (faust's ``set_persisted_offset``, as its own ``Table._on_changelog_sent`` does): the
+        database holds everything up to there, so recovery after a restart reads only what follows."""
         pending, self._pending = self._pending, []
         if not pending or self._send is None:
             return
@@ -377,9 +490,84 @@ class TableStore(StateStore):
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
             raise DeliveryFailed(f"{len(failures)} of {len(pending)} changelog writes failed: {failures[0]!r}")
+        if self.rocksdb:
+            self._persist_offsets(name, [(partition, getattr(result, "offset", None))
+                                         for (partition, _key, _value), result in zip(pending, results)])
+
+    def _persist_offsets(self, topic: str, acked: Iterable[tuple[int, Any]]) -> None:
+        last: dict[int, int] = {}
+        for partition, offset in acked:
+            if isinstance(offset, int) and offset >= 0 and offset > last.get(partition, -1):
+                last[partition] = offset
+        data = self.table.data
+        for partition, offset in last.items():
+            if partition in data._dbs:  # not one revoked (and closed) while the writes were in flight
+                data.set_persisted_offset(TP(topic, partition), offset)
 
     def all_keys(self) -> list[str]:
+        if self.rocksdb:
+            return [_STATE_KEYS.loads(raw) for raw in self.table.data._iterkeys()]
         return list(self.table.data.keys())
+
+    def size(self) -> int:
+        if self.rocksdb:  # RocksDB's estimate: counting would read every key
+            return sum(int(db.property_int_value("rocksdb.estimate-num-keys") or 0)
+                       for db in self.table.data._dbs_for_actives())
+        return len(self.table.data)
+
+    def active_partitions(self) -> set[int]:
+        """The table's partitions this instance holds as active (not standby) replica."""
+        name = self.table.changelog_topic.get_topic_name()
+        return {tp.partition for tp in self.table.app.assignor.assigned_actives() if tp.topic == name}
+
+    def scan(self, chunk: int) -> Iterator[list[tuple[str, bytes]]]:
+        """The keys of the active partitions with their stored values, ``chunk`` at a time. Nothing is held
+        across two lists: the in-memory store's keys are listed once and each list reads their values then;
+        a RocksDB database is looked up again for each list and read from just past the last key."""
+        actives = self.active_partitions()
+        if self.rocksdb:
+            for partition in sorted(actives):
+                yield from self._scan_rocksdb(partition, chunk)
+            return
+        data = self.table.data
+        values: Any = getattr(data, "data", data)  # the store's dict
+        key_partition: dict[str, int] = getattr(data, "_key_partition", {})
+        keys = list(values)
+        for start in range(0, len(keys), chunk):
+            out = []
+            for key in keys[start:start + chunk]:
+                value = values.get(key)
+                if value is None:
+                    continue
+                owner = key_partition.get(key)
+                if (self.partition(key) if owner is None else owner) in actives:  # not a standby's
+                    out.append((key, value))
+            yield out
+
+    def _scan_rocksdb(self, partition: int, chunk: int) -> Iterator[list[tuple[str, bytes]]]:
+        data = self.table.data
+        skip = {data.offset_key}
+        after: bytes | None = None
+        while True:
+            db = data._dbs.get(partition)
+            if db is None:  # revoked meanwhile
+                return
+            out: list[tuple[bytes, bytes]] = []
+            items = db.items() if after is None else db.items(from_key=after)
+            done = True
+            for raw, value in items:
+                if raw == after or raw in skip:
+                    continue
+                out.append((raw, value))
+                if len(out) >= chunk:
+                    done = False
+                    break
+            del items, db  # hold no database between two lists: a revoked one must be able to close
+            if out:
+                after = out[-1][0]
+                yield [(_STATE_KEYS.loads(raw), bytes(value)) for raw, value in out]
+            if done:
+                return
 
 
 # -- the loop ------------------------------------------------------------------------------
@@ -414,10 +602,19 @@ class StageRunner:
         self._decode = decoder_for(self.stage.consumes)
         self._staged: dict[str, tuple[Any, Any]] = {}  # key -> (stored state, new state) of the current batch
         self._lock = asyncio.Lock()
-        #: key -> the stage's ``next_due`` of its stored state; a key not here (restored from the changelog,
-        #: or its ``next_due`` failed) is looked at by the next sweep.
-        self._due: dict[str, datetime | None] = {}
-        self.swept: int = 0  # states the last sweep decoded (the rest were not due)
+        #: Whether the stage has timers: its states are stored behind their ``next_due`` (due_index.pack)
+        #: and noted in :attr:`due`.
+        self.timers = bool(self.stage.timer_interval) and table is not None
+        #: key -> the stage's ``next_due`` of its stored state (see :class:`DueIndex`): the sweep takes the
+        #: keys due, and those whose due is unknown, instead of looking at every key.
+        self.due = DueIndex()
+        #: The next sweep first marks every key the index does not know as unknown (one pass over the keys,
+        #: no state decoded): a new runner over a store that may hold keys already, and after forget_due().
+        #: A worker's runner has it off (reset_due): the index is rebuilt from the stored values instead.
+        self._scan_all = True
+        self._rebuild: asyncio.Task[int] | None = None
+        self.swept: int = 0  # keys the last sweep looked at: those due and those unknown (not the whole table)
+        self.rebuilt: int = 0  # keys the last complete rebuild of the index read (their prefixes only)
 
     def decode(self, message: Any, now: datetime) -> Envelope[Any]:
         return self._decode(message.value, self.stage.decode_context(now))
@@ -503,19 +700,23 @@ class StageRunner:
         if self.table is None:
             _, outputs = self.stage.apply(None, env, now)
             return outputs
-        assert self.codec is not None
         key = self.stage.state_key(env)
         if key in self._staged:
             state = self._staged[key][1]
         else:
-            raw = self.table.get(key)
-            state = None if raw is None else self.codec.loads(raw)
+            state = self.load(key)
         new, outputs = self.stage.apply(state, env, now)
         if key in self._staged:
             self._staged[key] = (self._staged[key][0], new)
         elif new is not state:
             self._staged[key] = (state, new)
         return outputs
+
+    def load(self, key: str) -> Any:
+        """The stored state of ``key`` (``None``: none), decoded."""
+        assert self.codec is not None and self.table is not None
+        raw = self.table.get(key)
+        return None if raw is None else self.codec.loads(unpack(raw)[1])
 
     def flush_state(self) -> None:
         """Store the states staged by this batch (after its outputs were acknowledged)."""
@@ -524,8 +725,10 @@ class StageRunner:
             self.store(key, old, new)
 
     def store(self, key: str, old: Any, new: Any) -> None:
+        """Store ``new`` for ``key`` (``None``: forget it), noting its ``next_due``; a stage with timers stores
+        it behind that due (:func:`~complaint_stream.workers.due_index.pack`)."""
         assert self.codec is not None and self.table is not None
-        self._index(key, new)
+        due = self._index(key, new)
         if self.observe_state is not None:
             try:
                 self.observe_state(key, new)
@@ -535,81 +738,150 @@ class StageRunner:
             if old is not None:
                 self.table.delete(key)
         elif new != old:
-            self.table.put(key, self.codec.dumps(new))
+            raw = self.codec.dumps(new)
+            self.table.put(key, pack(due, raw) if self.timers else raw)
+
+    def _index(self, key: str, state: Any) -> Due:
+        """Note when the sweep must next look at ``key`` (stages without timers keep no index)."""
+        if not self.timers:
+            return UNKNOWN
+        if state is None:
+            self.due.discard(key)
+            return None
+        try:
+            due: Due = self.stage.next_due(state)
+        except Exception:  # unknown: the next sweep looks (and its due() reports what is wrong)
+            log.exception("%s: next_due of %s failed; the key is looked at every sweep", self.worker, key[:80])
+            due = UNKNOWN
+        self.due.set(key, due)
+        return due
+
+    # -- the timer index ---------------------------------------------------------------------------
 
     def forget_due(self) -> None:
-        """Drop the timer index: the next sweep looks at every key (after a rebalance)."""
-        self._due = {}
+        """Drop the timer index: the next sweep looks at every key (decoding each state)."""
+        self._cancel_rebuild()
+        self.due.clear()
+        self._scan_all = True
 
-    def _index(self, key: str, state: Any) -> None:
-        """Note when the sweep must next look at ``key`` (stages without timers keep no index)."""
-        if not self.stage.timer_interval:
-            return
-        if state is None:
-            self._due.pop(key, None)
-            return
+    def reset_due(self) -> None:
+        """Drop the timer index until :meth:`rebuild_due` fills it again from the stored values (partitions
+        revoked: until the table is recovered, nothing this instance noted holds). Meanwhile the sweep looks
+        only at keys stored since."""
+        self._cancel_rebuild()
+        self.due.clear()
+        self._scan_all = False
+
+    def schedule_rebuild(self) -> asyncio.Task[int]:
+        """Start :meth:`rebuild_due` in the background (the table's recovery callback must not wait for it);
+        a rebuild in progress is superseded."""
+        self._cancel_rebuild()
+        task = self._rebuild = asyncio.ensure_future(self._rebuild_or_look_at_all())
+        return task
+
+    async def _rebuild_or_look_at_all(self) -> int:
         try:
-            self._due[key] = self.stage.next_due(state)
-        except Exception:  # unknown: the next sweep looks (and its due() reports what is wrong)
-            self._due.pop(key, None)
-            log.exception("%s: next_due of %s failed; the key is looked at every sweep", self.worker, key[:80])
+            return await self.rebuild_due()
+        except Exception:  # the store could not be read: rather decode every state once than miss a timer
+            log.exception("%s: rebuilding the timer index failed; the next sweep looks at every key", self.worker)
+            self._rebuild = None  # forget_due() without cancelling this very task
+            self.due.clear()
+            self._scan_all = True
+            return 0
+
+    def _cancel_rebuild(self) -> None:
+        task, self._rebuild = self._rebuild, None
+        if task is not None and not task.done():
+            task.cancel()
+
+    async def rebuild_due(self, chunk: int = 10_000) -> int:
+        """Fill the timer index from the table's stored values: one pass that reads each value's due prefix
+        (:meth:`DueIndex.rebuild`) and decodes no state; a value without one is unknown (the next sweep looks
+        at it). It yields to the event loop every ``chunk`` keys, so batches,
+        sweeps and heartbeats go on meanwhile (a key they store is not overwritten by what the pass read
+        before). Returns how many keys it read; a rebuild superseded by another, or by a reset, stops."""
+        if not self.timers:
+            return 0
+        assert self.table is not None
+        started = time.perf_counter()
+        generation = self.due.begin_rebuild()
+        self._scan_all = False
+        count = 0
+        for items in self.table.scan(chunk):
+            if not self.due.rebuild(generation, items):
+                return count
+            count += len(items)
+            await asyncio.sleep(0)
+        if self.due.end_rebuild(generation):
+            self.rebuilt = count
+            log.info("%s: timer index rebuilt from %d stored values in %.2f s (%d of unknown due)", self.worker,
+                     count, time.perf_counter() - started, self.due.unknown)
+        return count
+
+    # -- timers ------------------------------------------------------------------------------------
 
     async def sweep(self) -> None:
         async with self._lock:
             await self._sweep()
 
     async def _sweep(self) -> None:
-        """Fire the stage's timers for every key this instance holds. A key's outputs are sent and
-        acknowledged before its new state is stored (at-least-once: a crash in between fires the timer
-        again, with the same deterministic event ids); a key whose timer raises or whose outputs are not
-        delivered keeps its state and is tried again at the next sweep."""
+        """Fire the stage's timers for the keys that are due (and those whose due is unknown): the work is
+        theirs, not every key's. A key's outputs are sent and acknowledged before its new state is stored
+        (at-least-once: a crash in between fires the timer again, with the same deterministic event ids); a
+        key whose timer raises or whose outputs are not delivered keeps its state and is marked unknown, so
+        the next sweep tries it again. A key whose state is gone (deleted, its partition revoked) is dropped
+        from the index."""
         if self.table is None or self.codec is None:
             return
         now = self.clock()
-        fired: list[tuple[str, Any, Any, list[Awaitable[Any]]]] = []
-        keys = self.table.all_keys()
-        index = self._due
-        if len(index) > len(keys):  # keys deleted elsewhere or partitions revoked: drop what they left
-            present = set(keys)
-            self._due = index = {k: at for k, at in index.items() if k in present}
-        self.swept = 0
+        if self._scan_all:
+            self._scan_all = False
+            for key in self.table.all_keys():
+                if key not in self.due:
+                    self.due.set(key, UNKNOWN)
+        keys = self.due.pop_due(now)
+        self.swept = len(keys)
+        fired: list[tuple[str, Any, Any, list[Awaitable[Any]], Sequence[Output]]] = []
         for key in keys:
-            if key in index:
-                at = index[key]
-                if at is None or at > now:
-                    continue
-            self.swept += 1
             raw = self.table.get(key)
             if raw is None:
+                self.due.discard(key)
                 continue
             try:
-                state = self.codec.loads(raw)
+                state = self.codec.loads(unpack(raw)[1])
                 new, outputs = self.stage.due(state, now)
                 check_outputs(self.stage, outputs)
             except Exception:
                 self.metrics.timer_failures.labels(self.worker).inc()
                 log.exception("%s: timer of %s failed; tried again at the next sweep", self.worker, key[:80])
+                self.due.set(key, UNKNOWN)
                 continue
             sends = []
             for out in outputs:
                 sends.append(await send_or_fail(self.outbox, out.topic, out.key.encode(), encode(out.event)))
                 self.metrics.records_out.labels(self.worker, out.topic.name).inc()
-            fired.append((key, state, new, sends))
-        for key, state, new, sends in fired:
+            fired.append((key, state, new, sends, outputs))
+        for key, state, new, sends, outputs in fired:
             results = await asyncio.gather(*sends, return_exceptions=True)
             failures = [r for r in results if isinstance(r, BaseException)]
             if failures:
                 self.metrics.timer_failures.labels(self.worker).inc()
                 log.error("%s: timer outputs of %s not delivered (%s); tried again at the next sweep",
                           self.worker, key[:80], redact_phone_numbers(repr(failures[0]))[:300])
+                self.due.set(key, UNKNOWN)
                 continue
             self.store(key, state, new)
+            if self.observe is not None and outputs:
+                try:
+                    self.observe(None, outputs)
+                except Exception:  # metrics never stop the stage
+                    log.exception("%s: observing timer outputs of %s failed", self.worker, key[:80])
         try:
             await self.table.flush()
         except DeliveryFailed as exc:  # the timers fire again from the recovered state: same ids
             self.metrics.timer_failures.labels(self.worker).inc()
             log.error("%s: timer state changes not written to the changelog: %s", self.worker, exc)
-        self.metrics.table_entries.labels(self.worker, self.binding.table or "-").set(len(self.table.all_keys()))
+        self.metrics.table_entries.labels(self.worker, self.binding.table or "-").set(self.table.size())
 
     async def settle(self, pending: Pending) -> None:
         """Wait for every send of the batch; dead-letter the input of any that failed."""
@@ -683,7 +955,11 @@ class BuiltWorker:
         table, codec = self.runner.table, self.runner.codec
         if prefix is None or table is None or codec is None:
             return {}
-        return {prefix: table.get}
+
+        def view(key: str) -> bytes | None:  # the codec's JSON, without the due prefix
+            return state_bytes(table.view(key))
+
+        return {prefix: view}
 
     def readiness(self) -> tuple[bool, str]:
         """Ready once the worker has partitions and its tables are recovered. Safe from any thread:
@@ -710,13 +986,14 @@ def build_worker(name: str, app_id: str, binding: Binding, settings: Settings, *
                  on_delivery_failed: Callable[[BatchFailed], None] = exit_unacknowledged) -> BuiltWorker:
     """The faust app of one stage: agents that feed it in batches, its table, its timers.
     ``on_delivery_failed`` must not return normally (tests pass one that records and raises)."""
-    app = make_app(app_id, settings)
+    app = make_app(app_id, settings, store=binding.store)
     outbox = outbox or FaustOutbox(app)
     stage = binding.stage
     table = None
     if binding.table is not None:
         partitions = binding.stream_topic.partitions
-        table = TableStore(state_table(app, binding.table, partitions), partitions, outbox.send_changelog)
+        table = TableStore(state_table(app, binding.table, partitions, rocksdb=binding.store == "rocksdb"),
+                           partitions, outbox.send_changelog)
     runner = StageRunner(binding, table=table, outbox=outbox,
                          dead_letters=DeadLetterSink(outbox, stage.name, metrics, clock),
                          metrics=metrics, clock=clock, observe=observe)
@@ -735,14 +1012,20 @@ def build_worker(name: str, app_id: str, binding: Binding, settings: Settings, *
 
     if table is not None and stage.timer_interval:
         app.timer(interval=stage.timer_interval, name=f"{stage.name}-timers")(runner.sweep)
+        # A rebalance moves keys between instances, and another may have changed a key meanwhile: what this
+        # instance noted about its keys' timers no longer holds once partitions are revoked. Once the table
+        # is recovered the index is rebuilt from the stored values' due prefixes (in the background, in
+        # chunks), without decoding the states.
+        runner.reset_due()
 
-        # a rebalance moves keys between instances, and another may have changed a key meanwhile: what this
-        # instance noted about its keys' timers no longer holds, so the next sweep looks at every key again
-        async def forget_due(_sender: Any, /, *_args: Any, signal: Any = None, **_kwargs: Any) -> None:
-            runner.forget_due()
+        async def partitions_revoked(_sender: Any, /, *_args: Any, signal: Any = None, **_kwargs: Any) -> None:
+            runner.reset_due()
 
-        app.on_partitions_revoked.connect(forget_due)
-        app.on_partitions_assigned.connect(forget_due)
+        async def table_recovered() -> None:
+            runner.schedule_rebuild()
+
+        app.on_partitions_revoked.connect(partitions_revoked)
+        table.table.on_recover(table_recovered)
     inputs = frozenset(t.name for t in (*binding.inputs, *binding.stream_topics))
     built = BuiltWorker(app=app, name=name, metrics=metrics, runner=runner, agents=agents, inputs=inputs)
     app.timer(interval=0.25, name=f"{stage.name}-readiness")(built.refresh_readiness)

@@ -7,7 +7,7 @@ load a stage without importing faust.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import TypeAdapter
 
@@ -29,6 +29,10 @@ class Binding:
     repartition: TopicSpec | None = None
     #: Serve each key's state over HTTP at ``<prefix><key>`` (``/complaints/`` for the case record).
     http_prefix: str | None = None
+    #: Where the table keeps its state: ``memory`` (rebuilt from the whole changelog at every start) or
+    #: ``rocksdb`` (on disk under the worker's data directory, one database per partition: a restart reads
+    #: only the changelog written since the offset the store persisted). For tables too big to re-read.
+    store: Literal["memory", "rocksdb"] = "memory"
 
     @property
     def stream_topic(self) -> TopicSpec:

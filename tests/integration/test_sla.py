@@ -15,6 +15,7 @@ event id, so a step lost by a restart, or published twice under two ids, shows. 
 
 from __future__ import annotations
 
+import io
 import json
 import statistics
 import time
@@ -29,6 +30,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from complaint_stream import topics
 from complaint_stream.bootstrap import build_sla_stage
+from complaint_stream.cli.sla_cmds import show as show_clocks
 from complaint_stream.domain import sla
 from complaint_stream.domain.sla.stage import SlaStage
 from complaint_stream.domain.stage import run_in_event_time
@@ -49,6 +51,7 @@ from complaint_stream.schemas import (
 from complaint_stream.workers.launcher import stop_workers
 from tests.support import reliability
 from tests.support.faults import consumed, start, wait_for
+from tests.support.workers import scrape, total
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -188,6 +191,13 @@ def test_clocks_warn_breach_and_escalate_on_time_through_a_kill_and_restart(sla_
                  "every step and escalation of the replay published by the worker", interval=0.5)
         time.sleep(1.0)  # the schedule: one more second for anything the worker should not have published
         records = [e for e in tail.read() if e.time <= end]
+        # complaints sla show, from the worker's view of its table
+        asked = settings.with_overrides(metrics_port=workers["sla"].port)
+        shown, text = io.StringIO(), io.StringIO()
+        shown_at = datetime.now(UTC)
+        assert show_clocks(asked, paused.cid, as_json=True, out=shown) == 0
+        assert show_clocks(asked, paused.cid, out=text) == 0
+        metrics = scrape(workers["sla"].port)  # the restarted worker's own counts, timers' steps included
     finally:
         out.close()
         tail.close()
@@ -228,8 +238,18 @@ def test_clocks_warn_breach_and_escalate_on_time_through_a_kill_and_restart(sla_
     assert escalations(in_time) == []
     # pending on the customer from 2 s: the 12 s resolution never warns or breaches while paused
     assert steps(paused, "resolution") == ["started", "paused"]
+    clocks = {c["clock"]: c for c in json.loads(shown.getvalue())["clocks"]}
+    assert clocks["resolution"]["state"] == "paused" and clocks["resolution"]["elapsed_seconds"] == 2.0
+    assert clocks["resolution"]["remaining_seconds"] == 10.0 and clocks["first_response"]["state"] == "fulfilled"
+    assert abs(clocks["resolution"]["paused_seconds"] - (shown_at - t0 - 2 * S).total_seconds()) < 2
+    assert any(line.startswith("resolution") and "paused" in line and "none while paused" in line
+               for line in text.getvalue().splitlines()), text.getvalue()
     assert steps(paused, "first_response") == ["started", "fulfilled"]
 
+    assert total(metrics, "complaints_sla_steps_total") > 0 and total(metrics, "complaints_sla_escalations_total") > 0
+    breached_counted = sum(v for k, v in metrics.items()
+                           if k.startswith("complaints_sla_steps_total{") and 'step="breached"' in k)
+    assert breached_counted > 0, "breaches found by the timer are counted"
     breaches = [e.data for e in records if isinstance(e.data, SlaEvent) and e.data.step.value == "breached"
                 and by_id[e.id][0] is e]
     # the outage: from one sweep before the kill (a breach due then was not yet published when the worker

@@ -41,7 +41,7 @@ class DomainMetrics:
         for kind in KINDS:
             self.work.labels(kind)
 
-    def observe(self, event: Envelope[Any], outputs: Sequence[Output]) -> None:
+    def observe(self, event: Envelope[Any] | None, outputs: Sequence[Output]) -> None:
         for out in outputs:
             data = out.event.data
             if isinstance(data, TeamWork):

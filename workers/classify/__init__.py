@@ -62,7 +62,7 @@ class DomainMetrics:
         for flag in RiskFlag:
             self.risk_flags.labels(flag.value)
 
-    def observe(self, event: Envelope[Any], outputs: Sequence[Output]) -> None:
+    def observe(self, event: Envelope[Any] | None, outputs: Sequence[Output]) -> None:
         for out in outputs:
             c = out.event.data
             if not isinstance(c, ComplaintClassified):

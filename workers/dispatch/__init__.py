@@ -70,7 +70,7 @@ class DomainMetrics:
         oldest = self._oldest.get(team)
         return 0.0 if oldest is None else max(0.0, time.time() - oldest.timestamp())
 
-    def observe(self, event: Envelope[Any], outputs: Sequence[Output]) -> None:
+    def observe(self, event: Envelope[Any] | None, outputs: Sequence[Output]) -> None:
         for out in outputs:
             data = out.event.data
             if isinstance(data, ComplaintAssigned):

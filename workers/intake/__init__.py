@@ -40,5 +40,6 @@ class DomainMetrics:
             self.accepted.labels(channel.value)
             self.duplicates.labels(channel.value)
 
-    def observe(self, event: Envelope[Any], outputs: Sequence[Output]) -> None:
-        (self.accepted if outputs else self.duplicates).labels(event.data.channel.value).inc()
+    def observe(self, event: Envelope[Any] | None, outputs: Sequence[Output]) -> None:
+        if event is not None:  # the intake's timers only forget channel references
+            (self.accepted if outputs else self.duplicates).labels(event.data.channel.value).inc()

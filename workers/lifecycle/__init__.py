@@ -59,7 +59,7 @@ class DomainMetrics:
         for channel in ("sms", "email", "wechat", "app"):
             self.messages.labels(channel)
 
-    def observe(self, event: Envelope[Any], outputs: Sequence[Output]) -> None:
+    def observe(self, event: Envelope[Any] | None, outputs: Sequence[Output]) -> None:
         for out in outputs:
             data = out.event.data
             if isinstance(data, CaseUpdated):

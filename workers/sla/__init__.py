@@ -24,7 +24,8 @@ from complaint_stream.workers.wiring import Binding
 
 
 def binding(settings: Settings) -> Binding:
-    return Binding(build_sla_stage(settings), inputs=INPUT_TOPICS, table="sla-clocks", http_prefix="/sla/")
+    return Binding(build_sla_stage(settings), inputs=INPUT_TOPICS, table="sla-clocks", http_prefix="/sla/",
+                   store="rocksdb")
 
 
 class DomainMetrics:
@@ -49,7 +50,7 @@ class DomainMetrics:
             for priority in Priority:
                 self.escalations.labels(str(level), priority.value)
 
-    def observe(self, event: Envelope[Any], outputs: Sequence[Output]) -> None:
+    def observe(self, event: Envelope[Any] | None, outputs: Sequence[Output]) -> None:
         for out in outputs:
             data = out.event.data
             if isinstance(data, SlaEvent):
