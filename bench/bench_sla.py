@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import signal
 import statistics
 import sys
@@ -221,6 +222,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--new-rate", type=float, default=50.0)
     ap.add_argument("--update-rate", type=float, default=200.0)
+    ap.add_argument("--keep", action="store_true", help="keep the scratch directory (logs, RocksDB) afterwards")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-sla-"))
     summary: dict = {"open": args.open}
@@ -269,7 +271,10 @@ def main() -> None:
         worker, summary["restart_after_kill9_to_ready_s"] = start(settings, work / "logs-kill", port)
         log(f"restart after kill -9: ready in {summary['restart_after_kill9_to_ready_s']:.1f} s")
         stop_workers([worker])
-    summary["state_dir"] = str(work)
+    if args.keep:
+        summary["state_dir"] = str(work)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(summary))
 
 
