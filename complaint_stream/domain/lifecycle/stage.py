@@ -765,6 +765,9 @@ class LifecycleStage(StageBase[CaseRecord]):
                             reason=f"{rec.complaint_id} is {rec.status.value if rec.status else 'unknown'}",
                             resolved_at=resolved)
             return
+        if link.from_id in rec.follow_ups:  # attached already (the same link again under another id)
+            step.update()
+            return
         follow_ups = (*rec.follow_ups, link.from_id)
         step.update(follow_ups=follow_ups)
         self._change(step, CaseChange.FOLLOW_UP, link.at, actor=link.actor, detail=link.text, related=link.from_id,

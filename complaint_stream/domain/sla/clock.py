@@ -132,6 +132,7 @@ def retime(clock: Clock, target: timedelta, at: datetime, calendar: Calendar) ->
         raise ValueError(f"clock {clock.name}: the target must be positive, got {target}")
     if clock.state in ("fulfilled", "breached_fulfilled", "cancelled"):
         return clock
+    at = max(at, clock.since)  # a change never goes back before the clock's last one (late events)
     now = counted(clock, at, calendar)
     since = at if clock.running else clock.since
     return replace(clock, target=target, counted=now, since=since)
@@ -142,6 +143,7 @@ def stop(clock: Clock, at: datetime, calendar: Calendar, *, met: bool) -> Clock:
     without it (cancelled). A stopped clock stays stopped."""
     if clock.state in ("fulfilled", "breached_fulfilled", "cancelled"):
         return clock
+    at = max(at, clock.since, clock.paused_at or clock.since)  # never before the clock's last change
     final = counted(clock, at, calendar) if clock.running else clock.counted
     state: ClockState = ("breached_fulfilled" if clock.breached else "fulfilled") if met else "cancelled"
     return replace(clock, counted=final, since=at, state=state, paused_at=None, stopped_at=at,

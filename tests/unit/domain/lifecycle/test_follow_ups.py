@@ -287,3 +287,13 @@ def test_updates_waiting_for_an_unknown_complaint_are_bounded_in_bytes_so_the_re
     assert sum(len(p.raw.encode()) for p in kept) <= MAX_PARKED_BYTES
     assert run.refused and all(r.rule == "unknown_complaint" for _e, r in run.refused)
     assert len(kept) + len(run.refused) == 60
+
+
+def test_the_same_follow_up_link_again_under_another_id_is_attached_once():
+    run = drive([*opened(1), *opened(2, T0 + 10 * MIN, customer=1, follow_up_of=cid(1))])
+    link = next(o.event for o in run.outputs if o.topic is CASE_LINKS and o.key == cid(1))
+    again = link.model_copy(update={"id": "another-id-for-the-same-link"})
+    st = stage()
+    state, outputs = st.apply(run.state[cid(1)], again, T0 + 20 * MIN)
+    assert state is not None and state.follow_ups == (cid(2),)
+    assert [o for o in outputs if o.topic is CASES] == []

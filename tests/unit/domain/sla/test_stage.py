@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from complaint_stream.domain.normalise import CHINA_TZ
 from complaint_stream.domain.sla.policy import SlaPolicy
@@ -301,3 +303,46 @@ def test_a_case_first_seen_ended_starts_no_clock(status):
     case, d = Case(), Driver()
     assert d.apply(case.event("closed", T0, status)) == []
     assert d.state is not None and d.state.clocks == () and d.stage.next_due(d.state) is not None
+
+
+def test_a_follow_up_on_the_open_case_leaves_the_regulatory_clock_where_it_started():
+    case, d = Case(), Driver()
+    d.apply(case.event("opened", T0))
+    out = d.apply(case.event("follow_up", T0 + timedelta(days=2)))  # 催单: the same case, the same first contact
+    assert not [e for e in d.sla(out) if e.clock.value == "regulatory"]
+    d.until(T0 + timedelta(days=10, minutes=1))
+    warning = [e for e in d.sla() if e.clock.value == "regulatory" and e.step.value == "warning"]
+    assert warning and warning[0].at == T0 + timedelta(days=10)
+
+
+CHANGES = ["status", "status", "resolved", "reopened", "callback", "priority", "follow_up", "escalated", "closed",
+           "cancelled", "note"]
+STATUS_OF = {"resolved": TicketStatus.RESOLVED, "reopened": TicketStatus.IN_PROGRESS, "closed": TicketStatus.CLOSED,
+             "cancelled": TicketStatus.CANCELLED}
+
+
+@given(st.lists(st.tuples(st.sampled_from(CHANGES), st.sampled_from(list(TicketStatus)),
+                          st.sampled_from(list(Priority)), st.integers(-600, 3000), st.booleans(),
+                          st.integers(0, 4000)), max_size=14),
+       st.sampled_from(list(Category)), st.sampled_from([Channel.APP, Channel.REGULATOR]))
+@settings(max_examples=150, deadline=None)
+def test_any_sequence_of_case_events_at_any_times_gives_valid_steps_each_once(events, category, channel):
+    """Late and out-of-order times (an update claiming a time before the last one), any status order: the
+    stage never raises, every step it emits is a valid event (no negative duration), and no event id or
+    step repeats."""
+    reply_by = T0 + 3 * H if channel is Channel.REGULATOR else None
+    case, d = Case(category=category, channel=channel, regulator_reply_by=reply_by), Driver()
+    d.apply(case.event("opened", T0))
+    clock_at = T0
+    for change, status, priority, minutes, answered, sweep in events:
+        at = T0 + minutes * MIN
+        d.apply(case.event(change, at, STATUS_OF.get(change, status), priority=priority,
+                           first_response_at=case.first_response_at or (at if answered else None)),
+                now=max(at, clock_at))
+        clock_at = max(clock_at, at) + sweep * MIN
+        if d.state is not None:
+            d.state, out = d.stage.due(d.state, clock_at)
+            d.outputs += out
+    ids = [o.event.id for o in d.outputs]
+    assert len(ids) == len(set(ids))
+    assert all(e.elapsed_seconds >= 0 and e.paused_seconds >= 0 for e in d.sla())
