@@ -23,7 +23,7 @@ from complaint_stream.channel_api import submission_envelope, validate_submissio
 from complaint_stream.domain.stage import run_in_event_time
 from complaint_stream.kafka.clients import producer
 from complaint_stream.kafka.records import read_topic
-from complaint_stream.schemas import CommunicationRequested, Envelope, encode
+from complaint_stream.schemas import CaseUpdated, CommunicationRequested, Envelope, encode
 from complaint_stream.settings import Settings
 from complaint_stream.topics import TopicSpec
 from complaint_stream.workers.registry import WORKERS
@@ -208,6 +208,20 @@ class Comparison:
         return sum(self.lost.values())
 
 
+def _story(data: Any, got: dict[str, list[Envelope[Any]]], want: dict[str, Envelope[Any]]) -> str:
+    """For an unexpected case change: the complaint's changes live and in the replay (sequence, change,
+    related complaint), so a failure says what happened without a second run."""
+    if not isinstance(data, CaseUpdated):
+        return ""
+
+    def changes(envs: Iterable[Envelope[Any]]) -> list[str]:
+        of = sorted((e.data for e in envs if e.data.complaint_id == data.complaint_id), key=lambda d: d.sequence)
+        return [f"{d.sequence}:{d.change.value}" + (f">{d.related}" if d.related else "") for d in of]
+
+    return (f" (seq {data.sequence}, related {data.related}, at {data.at.isoformat()}; live"
+            f" {changes(c[0] for c in got.values())}; replayed {changes(want.values())})")
+
+
 def compare(expected: dict[str, dict[str, Envelope[Any]]], seen: Observed) -> Comparison:
     lost, unexpected, differing = {}, {}, []
     examples: list[str] = []
@@ -219,7 +233,8 @@ def compare(expected: dict[str, dict[str, Envelope[Any]]], seen: Observed) -> Co
             data = got[eid][0].data
             what = getattr(data, "change", None) or getattr(data, "kind", None) or getattr(data, "status", None)
             examples.append(f"{topic} {eid} {type(data).__name__} {getattr(data, 'complaint_id', '')}"
-                            f" {getattr(what, 'value', what)} {getattr(data, 'reason_code', '')}".rstrip())
+                            f" {getattr(what, 'value', what)} {getattr(data, 'reason_code', '')}".rstrip()
+                            + _story(data, got, want))
         for eid, copies in got.items():
             variants = {repr(content(c)) for c in copies}
             if len(variants) > 1:
