@@ -12,6 +12,7 @@ from typing import TextIO
 from complaint_stream.bootstrap import build_sla_stage
 from complaint_stream.cli.case_cmds import WORKER_TIMEOUT_SECONDS, complaint_id, worker_view_url
 from complaint_stream.cli.commands import CommandError
+from complaint_stream.cli.queues_cmd import humanise
 from complaint_stream.domain.normalise import CHINA_TZ
 from complaint_stream.domain.sla.stage import SlaCase
 from complaint_stream.domain.sla.view import ClockView, describe
@@ -35,10 +36,8 @@ def fetch(settings: Settings, cid: str, timeout: float = WORKER_TIMEOUT_SECONDS)
 
 
 def _duration(d: timedelta) -> str:
-    sign = "-" if d < timedelta(0) else ""
-    minutes = int(abs(d).total_seconds() // 60)
-    days, rest = divmod(minutes, 24 * 60)
-    return sign + (f"{days}d" if days else "") + f"{rest // 60}h{rest % 60:02d}m"
+    """As the queues command writes a wait (``42m``, ``1h05m``, ``2d03h``), negative when over."""
+    return ("-" if d < timedelta(0) else "") + humanise(abs(d))
 
 
 def render(case: SlaCase, views: list[ClockView], now: datetime, out: TextIO) -> None:

@@ -223,11 +223,18 @@ class SlaPolicy:
                priority: Priority) -> tuple[timedelta, Calendar, str]:
         """The target and calendar of ``clock`` for such a complaint, and the rule that set them
         (``default``: the clock's own targets)."""
+        target, calendar, rule = self.target_by_name(clock, category=category, channel=channel, priority=priority)
+        return target, self.calendars[calendar], rule
+
+    def target_by_name(self, clock: ClockName, *, category: Category, channel: Channel,
+                       priority: Priority) -> tuple[timedelta, CalendarName, str]:
+        """:meth:`target` with the calendar's name in this policy (``24x7`` or ``working``), as a clock's
+        state keeps it."""
         policy = self.file.clocks[clock]
         for rule in policy.rules:
             if rule.match.matches(category, channel, priority) and priority in rule.targets:
-                return rule.targets[priority], self.calendars[rule.calendar or policy.calendar], rule.name
-        return policy.targets[priority], self.calendars[policy.calendar], "default"
+                return rule.targets[priority], rule.calendar or policy.calendar, rule.name
+        return policy.targets[priority], policy.calendar, "default"
 
     def warnings(self, clock: ClockName) -> tuple[float, ...]:
         own = self.file.clocks[clock].warnings

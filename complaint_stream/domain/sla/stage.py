@@ -65,6 +65,8 @@ __all__ = ["SlaCase", "SlaStage", "Tracked"]
 
 POLICY_CLOCKS = (SlaClock.FIRST_RESPONSE, SlaClock.UPDATE, SlaClock.RESOLUTION, SlaClock.CALLBACK)
 ENDED = (TicketStatus.CLOSED, TicketStatus.CANCELLED, TicketStatus.REJECTED)
+#: A case's clocks are kept in the order of the enum (what ``complaints sla show`` lists).
+CLOCK_ORDER = {c.value: i for i, c in enumerate(SlaClock)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +127,7 @@ class _Run:
 
     def put(self, tracked: Tracked) -> None:
         others = tuple(t for t in self.case.clocks if t.clock.name != tracked.clock.name)
-        order = {c.value: i for i, c in enumerate(SlaClock)}
-        self.case = replace(self.case, clocks=tuple(sorted((*others, tracked), key=lambda t: order[t.clock.name])))
+        self.case = replace(self.case, clocks=tuple(sorted((*others, tracked), key=lambda t: CLOCK_ORDER[t.clock.name])))
 
 
 class SlaStage(StageBase[SlaCase]):
@@ -204,10 +205,8 @@ class SlaStage(StageBase[SlaCase]):
         return self.policy.calendars[tracked.calendar]
 
     def _target(self, name: SlaClock, case: SlaCase) -> tuple[timedelta, str, str]:
-        target, calendar, rule = self.policy.target(name.value, category=case.category,  # type: ignore[arg-type]
-                                                    channel=case.channel, priority=case.priority)
-        key = next(k for k, c in self.policy.calendars.items() if c is calendar)
-        return target, key, rule
+        return self.policy.target_by_name(name.value, category=case.category,  # type: ignore[arg-type]
+                                          channel=case.channel, priority=case.priority)
 
     def _start(self, run: _Run, name: SlaClock, at: datetime, *, run_number: int = 1) -> None:
         target, calendar, rule = self._target(name, run.case)
