@@ -582,6 +582,64 @@ class Pending:
         self.sends.append((message, fut))
 
 
+class Ownership:
+    """The stream partitions this instance holds, as faust's rebalance signals tell.
+
+    faust does not wait for a batch in progress when partitions are revoked (``stream_wait_empty`` off), and
+    records a batch took before the revocation still reach the stage afterwards. If the partition went to
+    another instance, this instance's copy of its keys is gone once that instance has restored the table
+    (faust's in-memory store drops the keys of partitions it no longer holds when recovery completes): a
+    record applied here would meet no state (a retry taken for a new complaint).
+
+    So a record whose partition was revoked waits until the rebalance has assigned partitions again
+    (:meth:`settled`), then is applied if its partition came back (the state was kept) and skipped if it did
+    not: its offset is then never committed here (faust discards commits of partitions it does not hold),
+    and the new owner processes it. Skipping at once would lose it when the partition comes back: with
+    Kafka's eager protocol a rebalance revokes every partition before it assigns them again, and the skipped
+    record's acknowledgement would then be committed. Likewise the state a batch staged for a partition that
+    moved away meanwhile is not written (the new owner writes it)."""
+
+    def __init__(self, topics: Iterable[str], key_partition: Callable[[str], int] | None = None):
+        self.topics = frozenset(topics)
+        #: The partition of a state key (the table's); ``None``: a stage without state.
+        self.key_partition = key_partition
+        self.tps: set[tuple[str, int]] = set()
+        self.partitions: set[int] = set()
+        self._settled: asyncio.Event | None = None
+        self._revoked = False  # between a revocation and the next assignment
+
+    def _event(self) -> asyncio.Event:
+        if self._settled is None:  # made in the event loop (faust's app is built before the loop runs)
+            self._settled = asyncio.Event()
+            if not self._revoked:
+                self._settled.set()
+        return self._settled
+
+    def assigned(self, tps: Iterable[Any]) -> None:
+        self.tps = {(tp.topic, tp.partition) for tp in tps if tp.topic in self.topics}
+        self.partitions = {partition for _topic, partition in self.tps}
+        self._revoked = False
+        self._event().set()
+
+    def revoked(self, tps: Iterable[Any]) -> None:
+        self.tps -= {(tp.topic, tp.partition) for tp in tps}
+        self.partitions = {partition for _topic, partition in self.tps}
+        self._revoked = True
+        self._event().clear()
+
+    async def settled(self) -> None:
+        """Return once no revocation waits for its assignment."""
+        await self._event().wait()
+
+    def holds(self, message: Any) -> bool:
+        """Whether this instance holds the record's partition now (see :meth:`settled` when it does not)."""
+        return (message.topic, message.partition) in self.tps
+
+    def holds_key(self, key: str) -> bool:
+        """Whether this instance holds the partition of a state key now."""
+        return self.key_partition is None or self.key_partition(key) in self.partitions
+
+
 class StageRunner:
     """Runs one stage over batches of raw records: decode, apply, store, send, settle."""
 
@@ -601,6 +659,9 @@ class StageRunner:
         self.worker = self.stage.name
         self._decode = decoder_for(self.stage.consumes)
         self._staged: dict[str, tuple[Any, Any]] = {}  # key -> (stored state, new state) of the current batch
+        #: The stream partitions this instance holds (a worker's, from its rebalance signals); ``None``: every
+        #: record is this runner's (a runner driven directly, as in tests).
+        self.ownership: Ownership | None = None
         self._lock = asyncio.Lock()
         #: Whether the stage has timers: its states are stored behind their ``next_due`` (due_index.pack)
         #: and noted in :attr:`due`.
@@ -661,7 +722,13 @@ class StageRunner:
             self.stage.prepare([env for _msg, env in decoded])
         except Exception:  # a batch optimisation only: apply asks again per record
             log.exception("%s: preparing a batch failed; records are processed one by one", self.worker)
+        ownership = self.ownership
         for msg, env in decoded:
+            if ownership is not None and not ownership.holds(msg):
+                await ownership.settled()  # a rebalance: wait for it to say whose the partition is
+                if not ownership.holds(msg):  # moved away: the new owner processes it
+                    self.metrics.records_moved.labels(self.worker).inc()
+                    continue
             try:
                 outputs = check_outputs(self.stage, self.apply(env, now))
                 encoded = [(out, msg.value if out.event is env else encode(out.event), out.key.encode())
@@ -687,7 +754,7 @@ class StageRunner:
         except BaseException:
             self._staged.clear()  # not acknowledged: the batch is processed again from the stored state
             raise
-        self.flush_state()
+        await self.flush_state()
         if self.table is not None:
             await self.table.flush()  # the new states are durable before faust acknowledges the batch
         self.metrics.batch_seconds.labels(self.worker).observe(time.perf_counter() - started)
@@ -718,9 +785,14 @@ class StageRunner:
         raw = self.table.get(key)
         return None if raw is None else self.codec.loads(unpack(raw)[1])
 
-    def flush_state(self) -> None:
+    async def flush_state(self) -> None:
         """Store the states staged by this batch (after its outputs were acknowledged)."""
         staged, self._staged = self._staged, {}
+        ownership = self.ownership
+        if ownership is not None and not all(ownership.holds_key(key) for key in staged):
+            await ownership.settled()
+            # moved away during the batch: the new owner processes its records again and writes the state
+            staged = {key: change for key, change in staged.items() if ownership.holds_key(key)}
         for key, (old, new) in staged.items():
             self.store(key, old, new)
 
@@ -1026,6 +1098,18 @@ def build_worker(name: str, app_id: str, binding: Binding, settings: Settings, *
 
         app.on_partitions_revoked.connect(partitions_revoked)
         table.table.on_recover(table_recovered)
+    # records of a partition that moved away during a batch are left to its new owner (see Ownership)
+    ownership = runner.ownership = Ownership((t.name for t in binding.stream_topics),
+                                             key_partition=None if table is None else table.partition)
+
+    async def held_partitions_revoked(_sender: Any, /, *args: Any, signal: Any = None, **_kwargs: Any) -> None:
+        ownership.revoked(args[0])
+
+    async def held_partitions_assigned(_sender: Any, /, *args: Any, signal: Any = None, **_kwargs: Any) -> None:
+        ownership.assigned(args[0])
+
+    app.on_partitions_revoked.connect(held_partitions_revoked)
+    app.on_partitions_assigned.connect(held_partitions_assigned)
     inputs = frozenset(t.name for t in (*binding.inputs, *binding.stream_topics))
     built = BuiltWorker(app=app, name=name, metrics=metrics, runner=runner, agents=agents, inputs=inputs)
     app.timer(interval=0.25, name=f"{stage.name}-readiness")(built.refresh_readiness)

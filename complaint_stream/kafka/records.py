@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,8 +102,13 @@ class ConsumedRecord:
 
 def read_topic(settings: Settings, topic: TopicSpec, *, from_beginning: bool = True,
                max_records: int | None = None, idle_timeout: float = 5.0,
-               total_timeout: float | None = None) -> Iterator[ConsumedRecord]:
-    """Tail a topic without a consumer group; stop after ``max_records`` or ``idle_timeout`` s of silence."""
+               total_timeout: float | None = None, from_offsets: Mapping[int, int] | None = None,
+               to_end: bool = False) -> Iterator[ConsumedRecord]:
+    """Tail a topic without a consumer group; stop after ``max_records`` or ``idle_timeout`` s of silence.
+
+    ``from_offsets`` ({partition: offset}, e.g. :func:`end_offsets` taken earlier) starts each partition
+    there instead (a partition it does not name: from the beginning). ``to_end`` stops once every partition
+    reached the end it had when reading began (no idle wait: for a topic nobody writes to any more)."""
     from kafka import TopicPartition
 
     consumer = make_consumer(settings, enable_auto_commit=False, group_id=None,
@@ -122,6 +127,16 @@ def read_topic(settings: Settings, topic: TopicSpec, *, from_beginning: bool = T
             consumer.seek_to_beginning(*tps)
         else:
             consumer.seek_to_end(*tps)
+        for tp in tps:
+            if from_offsets is not None and tp.partition in from_offsets:
+                consumer.seek(tp, from_offsets[tp.partition])
+        remaining: set[int] = set()
+        ends: dict[int, int] = {}
+        if to_end:
+            ends = {tp.partition: offset for tp, offset in consumer.end_offsets(tps).items()}
+            remaining = {tp.partition for tp in tps if consumer.position(tp) < ends[tp.partition]}
+            if not remaining:
+                return
         start = time.monotonic()
         seen = 0
         for msg in consumer:
@@ -135,6 +150,10 @@ def read_topic(settings: Settings, topic: TopicSpec, *, from_beginning: bool = T
             seen += 1
             if max_records is not None and seen >= max_records:
                 return
+            if to_end and msg.offset + 1 >= ends[msg.partition]:
+                remaining.discard(msg.partition)
+                if not remaining:
+                    return
             if total_timeout is not None and time.monotonic() - start > total_timeout:
                 return
     finally:

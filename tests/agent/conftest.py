@@ -53,7 +53,9 @@ def clock():
 
 
 def prepare(built):
-    """What faust needs before agents accept test events."""
+    """What faust needs before agents accept test events. No consumer group assigns partitions here, so
+    the runner takes every record as its own (tests/agent/test_runtime.py tests the ownership guard)."""
     built.app.finalize()
     built.app.flow_control.resume()
+    built.runner.ownership = None
     return built

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import namedtuple
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -19,11 +21,14 @@ from complaint_stream.workers.runtime import (
     DeadLetterSink,
     DeliveryFailed,
     DictStore,
+    Ownership,
     StageRunner,
     StateKeyCodec,
 )
 from tests.agent.conftest import NOW
 from tests.support.factories import submission
+
+TP = namedtuple("TP", "topic partition")
 
 
 @dataclass
@@ -178,3 +183,46 @@ def test_the_worker_table_writes_and_reads_keys_through_the_state_key_codec(base
     assert raw == b"CMP-1"
     assert built.app.serializers.loads_key(str, b'"CMP-1"', serializer=table.key_serializer) == "CMP-1"
     assert built.app.serializers.loads_key(str, b"CMP-1", serializer=table.key_serializer) == "CMP-1"
+
+
+async def test_records_of_a_partition_that_moved_away_are_left_to_its_new_owner(base_settings, outbox, clock):
+    """faust hands a batch taken before a rebalance to the stage after it. A record of a partition this
+    instance no longer holds is skipped once the rebalance has assigned partitions again (its offset is never
+    committed here); a record whose partition came back is applied; the state a batch staged for a partition
+    that moved away while the batch waited for the broker is not written."""
+    run, store, metrics = runner(base_settings, outbox, clock)
+    consumes = intake.binding(base_settings).stage.consumes
+    first, second, third, fourth = (record(i) for i in range(1, 5))
+    second.partition = 1
+    keys = [decode(m.value, consumes).data.dedup_key for m in (first, second, third, fourth)]
+    partition_of = {keys[0]: 0, keys[1]: 1, keys[2]: 0, keys[3]: 1}
+    run.ownership = ownership = Ownership([SUBMISSIONS.name], key_partition=partition_of.__getitem__)
+    ownership.assigned([TP(SUBMISSIONS.name, 0)])
+
+    def moved():
+        return metrics.registry.get_sample_value("complaints_records_moved_away_total", {"worker": "intake"})
+
+    await run.process_batch([first, second])  # partition 1 is another instance's
+    assert len(outbox.on(RECEIVED)) == 1 and list(store.data) == [keys[0]] and moved() == 1
+
+    send = outbox.send
+    loop = asyncio.get_running_loop()
+
+    def rebalance_while_sending(then_assigned):
+        async def sending(topic, key, value):  # eager protocol: everything revoked, then assigned again
+            ownership.revoked([TP(SUBMISSIONS.name, 0), TP(SUBMISSIONS.name, 1)])
+            loop.call_later(0.01, ownership.assigned, [TP(SUBMISSIONS.name, p) for p in then_assigned])
+            outbox.send = send
+            return await send(topic, key, value)
+        return sending
+
+    outbox.send = rebalance_while_sending(then_assigned=[1])  # partition 0 moves away during the batch
+    await run.process_batch([third])
+    assert len(outbox.on(RECEIVED)) == 2  # applied while the partition was held: its output went out
+    assert keys[2] not in store.data  # but its state is the new owner's to write
+
+    ownership.revoked([TP(SUBMISSIONS.name, 1)])  # a batch taken before a rebalance that gives partition 1 back
+    loop.call_later(0.01, ownership.assigned, [TP(SUBMISSIONS.name, 1)])
+    fourth.partition = 1
+    await run.process_batch([fourth])
+    assert keys[3] in store.data and len(outbox.on(RECEIVED)) == 3 and moved() == 1

@@ -73,5 +73,5 @@ def test_broker_stopped_mid_stream_and_started_again_loses_nothing(own_broker, t
             assert alive(w) and w.proc.pid == pids[name], f"{name} did not survive the outage:\n{w.tail()}"
     finally:
         stop_workers(workers.values())
-    check(settings, envelopes, f"broker {how} + start", "all", recovery,
+    check(settings, None, envelopes, f"broker {how} + start", "all", recovery,
           f"broker back to every worker processing; outage {outage:.1f} s")

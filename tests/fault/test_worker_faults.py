@@ -34,6 +34,7 @@ from tests.support.stream import (
     compare,
     expected_outputs,
     fresh_start,
+    mark,
     observe,
     replayable_workers,
     traffic,
@@ -50,9 +51,9 @@ WORKERS = replayable_workers(load_settings(environ={}))
 DRIVEN_BY_SUBMISSIONS = (topics.RECEIVED, topics.CLASSIFIED, topics.CASES, topics.NOTIFICATIONS)
 
 
-def check(settings, envelopes, fault, worker, recovery, note=""):
+def check(settings, since, envelopes, fault, worker, recovery, note=""):
     expected = expected_outputs(settings, envelopes)
-    result = compare(expected, observe(settings, expected))
+    result = compare(expected, observe(settings, expected, since))
     reliability.record(reliability.Row(fault, worker, len({e.data.channel_ref for e in envelopes}),
                                        result.lost_total, result.duplicates, len(result.differing), recovery, note))
     assert result.lost_total == 0, f"lost per topic: {result.lost}"
@@ -66,6 +67,7 @@ def check(settings, envelopes, fault, worker, recovery, note=""):
 @pytest.mark.parametrize("victim", list(WORKERS))
 def test_kill_9_mid_stream_and_restart_loses_nothing(kafka_settings, tmp_path, victim):
     envelopes = traffic(COUNT, tag=f"K9-{victim}-{uuid.uuid4().hex[:6]}")
+    since = mark(kafka_settings)
     workers = start(kafka_settings, WORKERS, tmp_path / "first")
     restarted = None
     try:
@@ -88,7 +90,7 @@ def test_kill_9_mid_stream_and_restart_loses_nothing(kafka_settings, tmp_path, v
         assert all(alive(w) for w in [*others, restarted]), "a worker died"
     finally:
         stop_workers([*workers.values(), *([restarted] if restarted else [])])
-    check(kafka_settings, envelopes, "kill -9 + restart", victim, recovery, "kill to first record processed")
+    check(kafka_settings, since, envelopes, "kill -9 + restart", victim, recovery, "kill to first record processed")
 
 
 def kill_9(workers):
@@ -105,6 +107,7 @@ def test_two_instances_one_stopped_and_started_mid_stream_moves_partitions_and_s
     # retries of the first complaints (new events, same channel references), sent after the partitions
     # moved twice: the de-duplication state must have moved with them, so they make no new complaint
     retries = traffic(200, tag=tag, start=start_at)
+    since = mark(kafka_settings)
     first = start(kafka_settings, WORKERS, tmp_path / "a", instance=0)
     second = start(kafka_settings, WORKERS, tmp_path / "b", instance=1)
     again = {}
@@ -137,5 +140,5 @@ def test_two_instances_one_stopped_and_started_mid_stream_moves_partitions_and_s
     finally:
         stop_workers([*first.values(), *second.values(), *again.values()])
     how = "stopped (SIGTERM)" if stop is stop_workers else "killed (kill -9)"
-    check(kafka_settings, envelopes + retries, f"2 instances, one {how} and started again", "all", takeover,
+    check(kafka_settings, since, envelopes + retries, f"2 instances, one {how} and started again", "all", takeover,
           f"stop to survivor holding all partitions; back to shared {rebalance:.1f} s after the restart")

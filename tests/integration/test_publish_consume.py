@@ -113,3 +113,36 @@ def test_rejected_lines_are_dead_lettered_with_their_original_bytes(kafka_settin
     for number, dl in by_line.items():
         assert dl.original_value.decode("utf-8") == published["lines"][number - 1]
         assert dl.error.type in {"invalid_json", "schema_violation"} and dl.error.message
+
+
+def test_read_from_offsets_to_the_end_gives_exactly_what_was_written_since(kafka_settings, published):
+    """``from_offsets`` starts each partition where an earlier look ended; ``to_end`` stops at the end the
+    topic had when reading began, without waiting out the idle timeout."""
+    import time
+
+    from kafka import KafkaConsumer, TopicPartition
+
+    from complaint_stream.kafka.clients import client_config
+
+    consumer = KafkaConsumer(**client_config(kafka_settings))
+    try:
+        parts = sorted(consumer.partitions_for_topic(topics.SUBMISSIONS.name))
+        before = {tp.partition: off for tp, off in consumer.end_offsets(
+            [TopicPartition(topics.SUBMISSIONS.name, p) for p in parts]).items()}
+    finally:
+        consumer.close()
+    publisher = ChannelPublisher(kafka_settings)
+    refs = [f"SINCE-{i}" for i in range(12)]
+    try:
+        for i, ref in enumerate(refs):
+            publisher.submit(submission(900_000 + i, channel_ref=ref))
+    finally:
+        publisher.close()
+    t0 = time.monotonic()
+    records = list(read_topic(kafka_settings, topics.SUBMISSIONS, from_offsets=before, to_end=True,
+                              idle_timeout=30.0))
+    took = time.monotonic() - t0
+    got = sorted(r.envelope.data.channel_ref for r in records if r.envelope is not None)
+    assert got == sorted(refs)
+    assert all(r.offset >= before.get(r.partition, 0) for r in records)
+    assert took < 30.0, "reading waited for the idle timeout instead of stopping at the end"

@@ -18,9 +18,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from kafka import TopicPartition
+
 from complaint_stream import topics
 from complaint_stream.channel_api import submission_envelope, validate_submission
 from complaint_stream.domain.stage import run_in_event_time
+from complaint_stream.kafka.clients import consumer as make_consumer
 from complaint_stream.kafka.clients import producer
 from complaint_stream.kafka.records import read_topic
 from complaint_stream.schemas import CaseUpdated, CommunicationRequested, Envelope, encode
@@ -171,6 +174,9 @@ def difference(live: dict[str, Any], replayed: dict[str, Any]) -> dict[str, Any]
 @dataclass
 class Observed:
     events: dict[str, dict[str, list[Envelope[Any]]]] = field(default_factory=dict)  # topic -> id -> copies
+    #: Receipts of the traffic's channel references under a complaint id the undisturbed run never gives:
+    #: a retry the intake did not recognise (its de-duplication state was missing), described.
+    strays: list[str] = field(default_factory=list)
 
     def ids(self, topic: str) -> set[str]:
         return set(self.events.get(topic, {}))
@@ -179,19 +185,66 @@ class Observed:
         return sum(len(copies) - 1 for per in self.events.values() for copies in per.values())
 
 
-def observe(settings: Settings, expected: dict[str, dict[str, Envelope[Any]]]) -> Observed:
-    """Read every output topic; keep the events that belong to the expected complaints (by complaint
-    id), so other tests' records on the shared broker do not count."""
+def mark(settings: Settings) -> dict[str, dict[int, int]]:
+    """Where every output topic ends now ({topic: {partition: offset}}): :func:`observe` given it reads only
+    what was written since (the suite's broker holds every earlier test's records too)."""
+    consumer = make_consumer(settings, enable_auto_commit=False, group_id=None)
+    try:
+        ends: dict[str, dict[int, int]] = {}
+        for topic in stage_outputs(settings):
+            tps = [TopicPartition(topic.name, p) for p in sorted(consumer.partitions_for_topic(topic.name) or ())]
+            ends[topic.name] = {tp.partition: offset for tp, offset in consumer.end_offsets(tps).items()}
+        return ends
+    finally:
+        consumer.close()
+
+
+def observe(settings: Settings, expected: dict[str, dict[str, Envelope[Any]]],
+            since: dict[str, dict[int, int]] | None = None) -> Observed:
+    """Read every output topic (from ``since``, a :func:`mark`, up to its end when reading starts: the
+    workers are stopped); keep the events that belong to the expected complaints (by complaint id), so
+    other tests' records on the shared broker do not count."""
     complaint_ids = {e.data.complaint_id for per in expected.values() for e in per.values()}
+    received = expected.get(topics.RECEIVED.name, {})
+    refs = {e.data.channel_ref: e for e in received.values()}
     seen = Observed()
-    for topic in stage_outputs(settings):
+    for topic in stage_outputs(settings):  # the intake's receipts first (registry order)
         per: dict[str, list[Envelope[Any]]] = defaultdict(list)
-        for rec in read_topic(settings, topic, idle_timeout=2):
+        for rec in read_topic(settings, topic, idle_timeout=2, to_end=True,
+                              from_offsets=None if since is None else since.get(topic.name)):
             env = rec.envelope
-            if env is not None and getattr(env.data, "complaint_id", None) in complaint_ids:
+            if env is None:
+                continue
+            cid = getattr(env.data, "complaint_id", None)
+            if topic is topics.RECEIVED and cid not in complaint_ids and env.data.channel_ref in refs:
+                complaint_ids.add(cid)  # a second complaint from one channel reference: count what it made
+                seen.strays.append(_stray(settings, env, rec, refs[env.data.channel_ref]))
+            if cid in complaint_ids:
                 per[env.id].append(env)
         seen.events[topic.name] = dict(per)
     return seen
+
+
+def _stray(settings: Settings, env: Envelope[Any], rec: Any, original: Envelope[Any]) -> str:
+    """What the broker holds about a channel reference received twice: both receipts and the intake's
+    de-duplication state for its key (the changelog records), so a failure says which copy was missing."""
+    entry = WORKERS["intake"]
+    key = f"{env.data.channel.value}:{env.data.channel_ref}"
+    changelog = f"{entry.app_id}-{entry.load().binding(settings).table}-changelog"
+    states = []
+    consumer = make_consumer(settings, enable_auto_commit=False, group_id=None, consumer_timeout_ms=2000)
+    try:
+        tps = [TopicPartition(changelog, p) for p in sorted(consumer.partitions_for_topic(changelog) or ())]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        for msg in consumer:
+            if msg.key == key.encode():
+                states.append(f"[{msg.partition}]@{msg.offset} t={msg.timestamp} {(msg.value or b'<tombstone>')[:90]!r}")
+    finally:
+        consumer.close()
+    return (f"{key} received again as {env.data.complaint_id} ([{rec.partition}]@{rec.offset},"
+            f" t={rec.timestamp_ms}) besides {original.data.complaint_id}; its de-duplication state on"
+            f" {changelog}: {states or 'none'}")
 
 
 @dataclass
@@ -202,6 +255,8 @@ class Comparison:
     differing: list[str]
     #: The first few outputs no undisturbed run gives, described (type, complaint, change or kind).
     unexpected_examples: list[str] = field(default_factory=list)
+    #: Channel references received as a second complaint (:attr:`Observed.strays`).
+    strays: list[str] = field(default_factory=list)
 
     @property
     def lost_total(self) -> int:
@@ -246,5 +301,5 @@ def compare(expected: dict[str, dict[str, Envelope[Any]]], seen: Observed) -> Co
                 live, replayed = content(copies[0]), content(want[eid])
                 differing.append(f"{topic} {eid} ({live['type']}): differs from the undisturbed run in"
                                  f" (live, replayed): {difference(live, replayed)}")
-    return Comparison(lost, unexpected, seen.duplicates(), differing, examples)
+    return Comparison(lost, unexpected, seen.duplicates(), differing, seen.strays[:3] + examples, seen.strays)
 
