@@ -592,12 +592,17 @@ class Ownership:
     record applied here would meet no state (a retry taken for a new complaint).
 
     So a record whose partition was revoked waits until the rebalance has assigned partitions again
-    (:meth:`settled`), then is applied if its partition came back (the state was kept) and skipped if it did
-    not: its offset is then never committed here (faust discards commits of partitions it does not hold),
-    and the new owner processes it. Skipping at once would lose it when the partition comes back: with
-    Kafka's eager protocol a rebalance revokes every partition before it assigns them again, and the skipped
-    record's acknowledgement would then be committed. Likewise the state a batch staged for a partition that
-    moved away meanwhile is not written (the new owner writes it)."""
+    (:meth:`settled`), then is applied if its partition came back (the state was kept) and left to the new
+    owner if it did not. Likewise the state a batch staged for a partition that moved away while it waited for
+    the broker is not written, and the batch's records of that partition are left to the new owner (their
+    outputs, already sent, come again from it with the same ids).
+
+    A record left to another instance must never be acknowledged here (the runner's ``disown``): faust
+    would record the acknowledgement, and if the partition came back to this instance before its new owner
+    had committed past the record, that stale acknowledgement would be committed and the record never
+    processed with its state stored (a retry of it then met no state: seen in the two-instance fault test).
+    Skipping without waiting would be worse: Kafka's eager protocol revokes every partition before it assigns
+    them again, so most records skipped mid-rebalance belong to partitions that come straight back."""
 
     def __init__(self, topics: Iterable[str], key_partition: Callable[[str], int] | None = None):
         self.topics = frozenset(topics)
@@ -639,6 +644,10 @@ class Ownership:
         """Whether this instance holds the partition of a state key now."""
         return self.key_partition is None or self.key_partition(key) in self.partitions
 
+    def partition_of(self, key: str) -> int:
+        assert self.key_partition is not None
+        return self.key_partition(key)
+
 
 class StageRunner:
     """Runs one stage over batches of raw records: decode, apply, store, send, settle."""
@@ -662,6 +671,8 @@ class StageRunner:
         #: The stream partitions this instance holds (a worker's, from its rebalance signals); ``None``: every
         #: record is this runner's (a runner driven directly, as in tests).
         self.ownership: Ownership | None = None
+        #: Withholds faust's acknowledgement of records left to another instance (see Ownership.disown).
+        self.disown: Callable[[Sequence[Any]], None] | None = None
         self._lock = asyncio.Lock()
         #: Whether the stage has timers: its states are stored behind their ``next_due`` (due_index.pack)
         #: and noted in :attr:`due`.
@@ -723,11 +734,12 @@ class StageRunner:
         except Exception:  # a batch optimisation only: apply asks again per record
             log.exception("%s: preparing a batch failed; records are processed one by one", self.worker)
         ownership = self.ownership
+        left: list[Any] = []  # records of partitions that moved away: their new owner processes them
         for msg, env in decoded:
             if ownership is not None and not ownership.holds(msg):
                 await ownership.settled()  # a rebalance: wait for it to say whose the partition is
-                if not ownership.holds(msg):  # moved away: the new owner processes it
-                    self.metrics.records_moved.labels(self.worker).inc()
+                if not ownership.holds(msg):
+                    left.append(msg)
                     continue
             try:
                 outputs = check_outputs(self.stage, self.apply(env, now))
@@ -754,7 +766,11 @@ class StageRunner:
         except BaseException:
             self._staged.clear()  # not acknowledged: the batch is processed again from the stored state
             raise
-        await self.flush_state()
+        left += await self.flush_state(messages)
+        if left:
+            self.metrics.records_moved.labels(self.worker).inc(len(left))
+            if self.disown is not None:
+                self.disown(left)
         if self.table is not None:
             await self.table.flush()  # the new states are durable before faust acknowledges the batch
         self.metrics.batch_seconds.labels(self.worker).observe(time.perf_counter() - started)
@@ -785,16 +801,23 @@ class StageRunner:
         raw = self.table.get(key)
         return None if raw is None else self.codec.loads(unpack(raw)[1])
 
-    async def flush_state(self) -> None:
-        """Store the states staged by this batch (after its outputs were acknowledged)."""
+    async def flush_state(self, messages: Sequence[Any] = ()) -> list[Any]:
+        """Store the states staged by this batch (after its outputs were acknowledged). A state of a partition
+        that moved away meanwhile is not stored; the batch's records of that partition are returned, to be left
+        to the new owner, which processes them again and stores the state."""
         staged, self._staged = self._staged, {}
         ownership = self.ownership
+        moved: set[int] = set()
         if ownership is not None and not all(ownership.holds_key(key) for key in staged):
             await ownership.settled()
-            # moved away during the batch: the new owner processes its records again and writes the state
-            staged = {key: change for key, change in staged.items() if ownership.holds_key(key)}
+            kept = {key: change for key, change in staged.items() if ownership.holds_key(key)}
+            moved = {ownership.partition_of(key) for key in staged if key not in kept}
+            staged = kept
         for key, (old, new) in staged.items():
             self.store(key, old, new)
+        if not moved or ownership is None:
+            return []
+        return [m for m in messages if m.topic in ownership.topics and m.partition in moved]
 
     def store(self, key: str, old: Any, new: Any) -> None:
         """Store ``new`` for ``key`` (``None``: forget it), noting its ``next_due``; a stage with timers stores
@@ -1101,6 +1124,18 @@ def build_worker(name: str, app_id: str, binding: Binding, settings: Settings, *
     # records of a partition that moved away during a batch are left to its new owner (see Ownership)
     ownership = runner.ownership = Ownership((t.name for t in binding.stream_topics),
                                              key_partition=None if table is None else table.partition)
+
+    def disown(messages: Sequence[Any]) -> None:
+        """Mark the records acknowledged already, so faust's acknowledgement after the batch records nothing
+        (``Consumer.ack`` and ``Message.ack`` skip a message marked acked) and no offset of theirs is ever
+        committed by this instance."""
+        unacked = getattr(app.consumer, "_unacked_messages", None)
+        for message in messages:
+            message.acked = True
+            if unacked is not None:
+                unacked.discard(message)
+
+    runner.disown = disown
 
     async def held_partitions_revoked(_sender: Any, /, *args: Any, signal: Any = None, **_kwargs: Any) -> None:
         ownership.revoked(args[0])

@@ -198,12 +198,15 @@ async def test_records_of_a_partition_that_moved_away_are_left_to_its_new_owner(
     partition_of = {keys[0]: 0, keys[1]: 1, keys[2]: 0, keys[3]: 1}
     run.ownership = ownership = Ownership([SUBMISSIONS.name], key_partition=partition_of.__getitem__)
     ownership.assigned([TP(SUBMISSIONS.name, 0)])
+    disowned = []
+    run.disown = disowned.extend  # the worker marks them acknowledged, so faust never commits their offsets
 
     def moved():
         return metrics.registry.get_sample_value("complaints_records_moved_away_total", {"worker": "intake"})
 
     await run.process_batch([first, second])  # partition 1 is another instance's
     assert len(outbox.on(RECEIVED)) == 1 and list(store.data) == [keys[0]] and moved() == 1
+    assert disowned == [second]
 
     send = outbox.send
     loop = asyncio.get_running_loop()
@@ -219,10 +222,11 @@ async def test_records_of_a_partition_that_moved_away_are_left_to_its_new_owner(
     outbox.send = rebalance_while_sending(then_assigned=[1])  # partition 0 moves away during the batch
     await run.process_batch([third])
     assert len(outbox.on(RECEIVED)) == 2  # applied while the partition was held: its output went out
-    assert keys[2] not in store.data  # but its state is the new owner's to write
+    assert keys[2] not in store.data  # but its state is the new owner's to write, and the record too
+    assert disowned == [second, third] and moved() == 2
 
     ownership.revoked([TP(SUBMISSIONS.name, 1)])  # a batch taken before a rebalance that gives partition 1 back
     loop.call_later(0.01, ownership.assigned, [TP(SUBMISSIONS.name, 1)])
     fourth.partition = 1
     await run.process_batch([fourth])
-    assert keys[3] in store.data and len(outbox.on(RECEIVED)) == 3 and moved() == 1
+    assert keys[3] in store.data and len(outbox.on(RECEIVED)) == 3 and moved() == 2 and disowned == [second, third]
