@@ -1010,14 +1010,25 @@ def _unexpected(exc: Exception) -> BatchFailed:
 
 
 def _agent_loop(handle: Callable[[list[Any]], Awaitable[None]], settings: Settings,
-                on_failed: Callable[[BatchFailed], None]) -> Callable[[Any], Awaitable[None]]:
+                on_failed: Callable[[BatchFailed], None],
+                disown: Callable[[Sequence[Any]], None] | None = None) -> Callable[[Any], Awaitable[None]]:
     """An agent body: the stream in batches, each handed to ``handle``; a batch that cannot be settled
-    record by record goes to ``on_failed`` (which stops the process) instead of being acknowledged."""
+    record by record goes to ``on_failed`` (which stops the process) instead of being acknowledged.
+
+    A batch cancelled half-way (the worker stopping: SIGTERM) is ``disown``-ed: faust's ``take_events``
+    acknowledges every event of a batch in a ``finally``, even when the body was cancelled, and a graceful
+    stop commits what was acknowledged, so the batch's outputs would be on the broker while its states were
+    never stored, and nobody would process it again (a retry then met no de-duplication state)."""
 
     async def loop(stream: Any) -> None:
         async for events in batches(stream, settings):
+            messages = _messages(events)
             try:
-                await handle(_messages(events))
+                await handle(messages)
+            except asyncio.CancelledError:
+                if disown is not None:
+                    disown(messages)
+                raise
             except BatchFailed as exc:
                 on_failed(exc)
             except Exception as exc:  # a runtime bug: which records were handled is unknown
@@ -1095,12 +1106,14 @@ def build_worker(name: str, app_id: str, binding: Binding, settings: Settings, *
     agents: dict[str, Any] = {}
 
     if binding.repartition is not None:
-        rekey = _agent_loop(runner.forward_batch, settings, on_delivery_failed)
+        rekey = _agent_loop(runner.forward_batch, settings, on_delivery_failed,
+                            disown=lambda messages: runner.disown(messages) if runner.disown else None)
 
         agents["rekey"] = app.agent(raw_topic(app, *binding.inputs), name=f"{stage.name}-rekey", concurrency=1)(rekey)
 
     # late-bound, so a test may replace runner.process_batch after the worker is built
-    process = _agent_loop(lambda messages: runner.process_batch(messages), settings, on_delivery_failed)
+    process = _agent_loop(lambda messages: runner.process_batch(messages), settings, on_delivery_failed,
+                          disown=lambda messages: runner.disown(messages) if runner.disown else None)
 
     # concurrency 1: records of a partition are applied in order, one batch at a time (the stage owns its state)
     agents["process"] = app.agent(raw_topic(app, *binding.stream_topics), name=stage.name, concurrency=1)(process)

@@ -230,3 +230,33 @@ async def test_records_of_a_partition_that_moved_away_are_left_to_its_new_owner(
     fourth.partition = 1
     await run.process_batch([fourth])
     assert keys[3] in store.data and len(outbox.on(RECEIVED)) == 3 and moved() == 2 and disowned == [second, third]
+
+
+async def test_a_batch_cancelled_half_way_is_disowned_so_faust_cannot_commit_it(base_settings):
+    """faust's take_events acknowledges a batch's events in a ``finally`` even when the body was cancelled (a
+    graceful stop), and the stop commits them: the runtime marks them acknowledged first, so none is recorded."""
+    from types import SimpleNamespace
+
+    from complaint_stream.workers.runtime import _agent_loop
+
+    events = [SimpleNamespace(message=Message(b"x", offset=i)) for i in range(3)]
+
+    class Stream:
+        async def take_events(self, _max, within):
+            yield events
+
+    started, disowned = asyncio.Event(), []
+
+    async def handle(_messages):
+        started.set()
+        await asyncio.Event().wait()  # a batch waiting for the broker when the worker stops
+
+    loop = _agent_loop(handle, base_settings, on_failed=lambda exc: None, disown=disowned.extend)
+    task = asyncio.ensure_future(loop(Stream()))
+    await started.wait()
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    assert disowned == [e.message for e in events]
