@@ -1105,15 +1105,19 @@ def build_worker(name: str, app_id: str, binding: Binding, settings: Settings, *
                          metrics=metrics, clock=clock, observe=observe)
     agents: dict[str, Any] = {}
 
+    def disown_batch(messages: Sequence[Any]) -> None:  # late-bound: runner.disown is set below
+        if runner.disown is not None:
+            runner.disown(messages)
+
     if binding.repartition is not None:
         rekey = _agent_loop(runner.forward_batch, settings, on_delivery_failed,
-                            disown=lambda messages: runner.disown(messages) if runner.disown else None)
+                            disown=disown_batch)
 
         agents["rekey"] = app.agent(raw_topic(app, *binding.inputs), name=f"{stage.name}-rekey", concurrency=1)(rekey)
 
     # late-bound, so a test may replace runner.process_batch after the worker is built
     process = _agent_loop(lambda messages: runner.process_batch(messages), settings, on_delivery_failed,
-                          disown=lambda messages: runner.disown(messages) if runner.disown else None)
+                          disown=disown_batch)
 
     # concurrency 1: records of a partition are applied in order, one batch at a time (the stage owns its state)
     agents["process"] = app.agent(raw_topic(app, *binding.stream_topics), name=stage.name, concurrency=1)(process)
