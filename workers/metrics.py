@@ -60,13 +60,18 @@ class RuntimeMetrics:
         self.timer_failures = Counter(f"{PREFIX}_timer_failures_total",
                                       "Timer firings that raised or whose outputs were not delivered (retried at"
                                       " the next sweep).", ["worker"], registry=r)
-        self.records_moved = Counter(f"{PREFIX}_records_moved_away_total",
-                                     "Records not processed because their partition had moved to another"
-                                     " instance meanwhile (that instance processes them).", ["worker"], registry=r)
+        self.records_moved = Counter(f"{PREFIX}_records_left_after_rebalance_total",
+                                     "Records of a batch not handled here because a rebalance came in between:"
+                                     " they come again from the committed offset, to whichever instance holds"
+                                     " their partition now.", ["worker"], registry=r)
+        self.rebalances = Counter(f"{PREFIX}_rebalances_total",
+                                  "Partition assignments this instance received (the first one included).",
+                                  ["worker"], registry=r)
         self.batch_seconds.labels(worker)
         self.batch_records.labels(worker)
         self.timer_failures.labels(worker)
         self.records_moved.labels(worker)
+        self.rebalances.labels(worker)
         for kind in DeadLetterKind:
             self.dead_letters.labels(worker, kind.value)
 

@@ -583,29 +583,35 @@ class Pending:
 
 
 class Ownership:
-    """The stream partitions this instance holds, as faust's rebalance signals tell.
+    """The partitions this instance holds, and the consumer generation they were fetched in, as faust's
+    rebalance signals tell.
 
-    faust does not wait for a batch in progress when partitions are revoked (``stream_wait_empty`` off), and
-    records a batch took before the revocation still reach the stage afterwards. If the partition went to
-    another instance, this instance's copy of its keys is gone once that instance has restored the table
-    (faust's in-memory store drops the keys of partitions it no longer holds when recovery completes): a
-    record applied here would meet no state (a retry taken for a new complaint).
+    After every rebalance faust reads each assigned partition again from its committed offset (its table
+    recovery seeks every partition there), and a batch is committed only once it is acknowledged. So every
+    record of a batch taken before a rebalance comes again, in the new generation, to whichever instance holds
+    its partition now, this one included. faust drops such records from its stream iterator
+    (``Message.generation_id``), but not those ``take_events`` had already buffered: without a check here
+    they reach the stage after the rebalance, and a record would be handled twice (a dead letter, an output
+    written twice) or, if its partition went to another instance, applied to keys whose state this instance
+    no longer holds (faust's in-memory store drops the keys of partitions it no longer holds when recovery
+    completes): a retry then met no state and became a second complaint (seen in the two-instance fault test).
 
-    So a record whose partition was revoked waits until the rebalance has assigned partitions again
-    (:meth:`settled`), then is applied if its partition came back (the state was kept) and left to the new
-    owner if it did not. Likewise the state a batch staged for a partition that moved away while it waited for
-    the broker is not written, and the batch's records of that partition are left to the new owner (their
-    outputs, already sent, come again from it with the same ids).
+    So a record is this batch's only if its partition is held and it was fetched in the current generation
+    (:meth:`mine`); while a revocation waits for its assignment (Kafka's eager protocol revokes every
+    partition before it assigns them again), a record waits for the rebalance to settle first. The others are
+    left: never acknowledged here (the runner's ``disown``), since faust would record the acknowledgement
+    and a stale one could be committed past a record nobody processed. Likewise the state a batch staged for
+    a partition that moved away while it waited for the broker is not written, and the batch's records of that
+    partition are left to the new owner (their outputs, already sent, come again from it with the same ids)."""
 
-    A record left to another instance must never be acknowledged here (the runner's ``disown``): faust
-    would record the acknowledgement, and if the partition came back to this instance before its new owner
-    had committed past the record, that stale acknowledgement would be committed and the record never
-    processed with its state stored (a retry of it then met no state: seen in the two-instance fault test).
-    Skipping without waiting would be worse: Kafka's eager protocol revokes every partition before it assigns
-    them again, so most records skipped mid-rebalance belong to partitions that come straight back."""
-
-    def __init__(self, topics: Iterable[str], key_partition: Callable[[str], int] | None = None):
+    def __init__(self, topics: Iterable[str], key_partition: Callable[[str], int] | None = None,
+                 generation: Callable[[], int | None] | None = None, also: Iterable[str] = ()):
+        #: The topics whose partitions are the state's (co-partitioned with the table).
         self.topics = frozenset(topics)
+        #: Every topic this instance consumes (the state's and those it only forwards).
+        self.consumed = self.topics | frozenset(also)
+        #: The consumer's generation now (faust's ``app.consumer_generation_id``); ``None``: not checked.
+        self.generation = generation
         #: The partition of a state key (the table's); ``None``: a stage without state.
         self.key_partition = key_partition
         self.tps: set[tuple[str, int]] = set()
@@ -621,14 +627,14 @@ class Ownership:
         return self._settled
 
     def assigned(self, tps: Iterable[Any]) -> None:
-        self.tps = {(tp.topic, tp.partition) for tp in tps if tp.topic in self.topics}
-        self.partitions = {partition for _topic, partition in self.tps}
+        self.tps = {(tp.topic, tp.partition) for tp in tps if tp.topic in self.consumed}
+        self.partitions = {partition for topic, partition in self.tps if topic in self.topics}
         self._revoked = False
         self._event().set()
 
     def revoked(self, tps: Iterable[Any]) -> None:
         self.tps -= {(tp.topic, tp.partition) for tp in tps}
-        self.partitions = {partition for _topic, partition in self.tps}
+        self.partitions = {partition for topic, partition in self.tps if topic in self.topics}
         self._revoked = True
         self._event().clear()
 
@@ -639,6 +645,22 @@ class Ownership:
     def holds(self, message: Any) -> bool:
         """Whether this instance holds the record's partition now (see :meth:`settled` when it does not)."""
         return (message.topic, message.partition) in self.tps
+
+    def stale(self, message: Any) -> bool:
+        """Whether the record was fetched in an earlier generation than now (it comes again)."""
+        fetched = getattr(message, "generation_id", None)
+        now = None if self.generation is None else self.generation()
+        return fetched is not None and now is not None and fetched != now
+
+    async def mine(self, message: Any) -> bool:
+        """Whether the record is this batch's to handle: its partition held (once a rebalance in progress
+        has settled) and the record fetched in the current generation. Otherwise it comes again (see the
+        class) and must be left."""
+        if not self.holds(message):
+            await self.settled()  # a rebalance: wait for it to say whose the partition is
+            if not self.holds(message):
+                return False
+        return not self.stale(message)
 
     def holds_key(self, key: str) -> bool:
         """Whether this instance holds the partition of a state key now."""
@@ -697,8 +719,12 @@ class StageRunner:
         assert target is not None
         pending = Pending()
         now = self.clock()
+        left: list[Any] = []  # records that come again after a rebalance (see Ownership)
         for msg in messages:
             self.metrics.records_in.labels(self.worker, msg.topic).inc()
+            if not await self._mine(msg):
+                left.append(msg)
+                continue
             try:
                 env = self.decode(msg, now)
                 key = self.stage.state_key(env)
@@ -711,6 +737,17 @@ class StageRunner:
             pending.add(msg, await send_or_fail(self.outbox, target, key.encode(), msg.value))
             self.metrics.records_out.labels(self.worker, target.name).inc()
         await self.settle(pending)
+        self._leave(left)
+
+    async def _mine(self, msg: Any) -> bool:
+        return self.ownership is None or await self.ownership.mine(msg)
+
+    def _leave(self, left: Sequence[Any]) -> None:
+        """Records left to whoever holds their partition now: counted, and never acknowledged here."""
+        if left:
+            self.metrics.records_moved.labels(self.worker).inc(len(left))
+            if self.disown is not None:
+                self.disown(left)
 
     async def process_batch(self, messages: Sequence[Any]) -> None:
         async with self._lock:  # a timer sweep never interleaves with a batch over the same states
@@ -721,8 +758,12 @@ class StageRunner:
         pending = Pending()
         now = self.clock()
         decoded: list[tuple[Any, Envelope[Any]]] = []
+        left: list[Any] = []  # records that come again after a rebalance (see Ownership)
         for msg in messages:
             self.metrics.records_in.labels(self.worker, msg.topic).inc()
+            if not await self._mine(msg):
+                left.append(msg)
+                continue
             try:
                 decoded.append((msg, self.decode(msg, now)))
             except DecodeError as exc:
@@ -733,14 +774,10 @@ class StageRunner:
             self.stage.prepare([env for _msg, env in decoded])
         except Exception:  # a batch optimisation only: apply asks again per record
             log.exception("%s: preparing a batch failed; records are processed one by one", self.worker)
-        ownership = self.ownership
-        left: list[Any] = []  # records of partitions that moved away: their new owner processes them
         for msg, env in decoded:
-            if ownership is not None and not ownership.holds(msg):
-                await ownership.settled()  # a rebalance: wait for it to say whose the partition is
-                if not ownership.holds(msg):
-                    left.append(msg)
-                    continue
+            if not await self._mine(msg):  # a rebalance while the batch was under way
+                left.append(msg)
+                continue
             try:
                 outputs = check_outputs(self.stage, self.apply(env, now))
                 encoded = [(out, msg.value if out.event is env else encode(out.event), out.key.encode())
@@ -767,10 +804,7 @@ class StageRunner:
             self._staged.clear()  # not acknowledged: the batch is processed again from the stored state
             raise
         left += await self.flush_state(messages)
-        if left:
-            self.metrics.records_moved.labels(self.worker).inc(len(left))
-            if self.disown is not None:
-                self.disown(left)
+        self._leave(left)
         if self.table is not None:
             await self.table.flush()  # the new states are durable before faust acknowledges the batch
         self.metrics.batch_seconds.labels(self.worker).observe(time.perf_counter() - started)
@@ -1140,7 +1174,9 @@ def build_worker(name: str, app_id: str, binding: Binding, settings: Settings, *
         table.table.on_recover(table_recovered)
     # records of a partition that moved away during a batch are left to its new owner (see Ownership)
     ownership = runner.ownership = Ownership((t.name for t in binding.stream_topics),
-                                             key_partition=None if table is None else table.partition)
+                                             key_partition=None if table is None else table.partition,
+                                             generation=lambda: app.consumer_generation_id,
+                                             also=(t.name for t in binding.inputs))
 
     def disown(messages: Sequence[Any]) -> None:
         """Mark the records acknowledged already, so faust's acknowledgement after the batch records nothing
@@ -1159,6 +1195,9 @@ def build_worker(name: str, app_id: str, binding: Binding, settings: Settings, *
 
     async def held_partitions_assigned(_sender: Any, /, *args: Any, signal: Any = None, **_kwargs: Any) -> None:
         ownership.assigned(args[0])
+        metrics.rebalances.labels(name).inc()
+        log.info("%s: %d partitions assigned (consumer generation %s)", name, len(ownership.tps),
+                 app.consumer_generation_id)
 
     app.on_partitions_revoked.connect(held_partitions_revoked)
     app.on_partitions_assigned.connect(held_partitions_assigned)

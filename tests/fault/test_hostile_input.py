@@ -67,9 +67,21 @@ pytestmark = [pytest.mark.fault, pytest.mark.integration, pytest.mark.timeout(90
 VALID_KINDS = {"valid", "replay", "out_of_order"}
 
 
-def show(problems: list[str], limit: int = 25) -> str:
+def show(problems: list[str], limit: int = 25, run=None) -> str:
     more = f"\n... and {len(problems) - limit} more" if len(problems) > limit else ""
-    return f"{len(problems)} problems:\n" + "\n".join(problems[:limit]) + more
+    return f"{len(problems)} problems:\n" + "\n".join(problems[:limit]) + more + rebalances(run)
+
+
+def rebalances(run) -> str:
+    """How often each worker's group was assigned partitions during the run (once when nothing disturbed it):
+    after a rebalance the records acknowledged but not yet committed are handled again (at-least-once)."""
+    if run is None:
+        return ""
+    counts = {}
+    for name, state in sorted(run.states.items()):
+        found = re.search(r'^complaints_rebalances_total\{worker="[^"]*"\} ([0-9.e+]+)$', state.metrics, re.M)
+        counts[name] = int(float(found.group(1))) if found else "?"
+    return f"\npartition assignments per worker during the run: {counts}"
 
 
 def describe(rec) -> str:
@@ -198,7 +210,7 @@ def test_every_record_that_does_not_decode_is_dead_lettered_with_the_decoders_re
         if not dl.error.message:
             problems.append(f"dead letter without a reason: {describe(e.rec)}")
     assert checked > 0
-    assert not problems, show(problems)
+    assert not problems, show(problems, run=run)
 
 
 def refusals(e, letters, rules) -> list[str]:
@@ -284,7 +296,7 @@ def test_every_record_that_decodes_has_its_effect_and_no_dead_letter_but_a_refus
             problems.append(f"submission {dedup_key!r} ({len(envs)} records) became received complaints {ids},"
                             f" expected one of {sorted(candidates)[:3]}")
     assert submissions or not any(ChannelSubmission in t.accepted for t in run.inputs)
-    assert not problems, show(problems)
+    assert not problems, show(problems, run=run)
 
 
 def test_every_received_and_classified_complaint_opened_a_case(hostile_run, effects):
@@ -322,7 +334,7 @@ def test_every_received_and_classified_complaint_opened_a_case(hostile_run, effe
     print(f"{len(pairs)} complaints received and classified, {len(effects['opened'])} cases opened,"
           f" {len(oversized)} refused as too large")
     assert len(pairs) >= PER_TOPIC // 10, f"only {len(pairs)} complaints were both received and classified"
-    assert not problems, show(problems)
+    assert not problems, show(problems, run=run)
 
 
 def test_no_dead_letter_is_unaccounted_for(hostile_run):
