@@ -693,7 +693,7 @@ class StageRunner:
         #: The stream partitions this instance holds (a worker's, from its rebalance signals); ``None``: every
         #: record is this runner's (a runner driven directly, as in tests).
         self.ownership: Ownership | None = None
-        #: Withholds faust's acknowledgement of records left to another instance (see Ownership.disown).
+        #: Withholds faust's acknowledgement of records left after a rebalance (build_worker's ``disown``).
         self.disown: Callable[[Sequence[Any]], None] | None = None
         self._lock = asyncio.Lock()
         #: Whether the stage has timers: its states are stored behind their ``next_due`` (due_index.pack)
@@ -1172,7 +1172,7 @@ def build_worker(name: str, app_id: str, binding: Binding, settings: Settings, *
 
         app.on_partitions_revoked.connect(partitions_revoked)
         table.table.on_recover(table_recovered)
-    # records of a partition that moved away during a batch are left to its new owner (see Ownership)
+    # records fetched before a rebalance are left: they come again to whoever holds their partition (see Ownership)
     ownership = runner.ownership = Ownership((t.name for t in binding.stream_topics),
                                              key_partition=None if table is None else table.partition,
                                              generation=lambda: app.consumer_generation_id,
