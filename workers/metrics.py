@@ -60,7 +60,7 @@ class RuntimeMetrics:
         self.timer_failures = Counter(f"{PREFIX}_timer_failures_total",
                                       "Timer firings that raised or whose outputs were not delivered (retried at"
                                       " the next sweep).", ["worker"], registry=r)
-        self.records_moved = Counter(f"{PREFIX}_records_left_after_rebalance_total",
+        self.records_left = Counter(f"{PREFIX}_records_left_after_rebalance_total",
                                      "Records of a batch not handled here because a rebalance came in between:"
                                      " they come again from the committed offset, to whichever instance holds"
                                      " their partition now.", ["worker"], registry=r)
@@ -70,7 +70,7 @@ class RuntimeMetrics:
         self.batch_seconds.labels(worker)
         self.batch_records.labels(worker)
         self.timer_failures.labels(worker)
-        self.records_moved.labels(worker)
+        self.records_left.labels(worker)
         self.rebalances.labels(worker)
         for kind in DeadLetterKind:
             self.dead_letters.labels(worker, kind.value)

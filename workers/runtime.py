@@ -745,7 +745,7 @@ class StageRunner:
     def _leave(self, left: Sequence[Any]) -> None:
         """Records left to whoever holds their partition now: counted, and never acknowledged here."""
         if left:
-            self.metrics.records_moved.labels(self.worker).inc(len(left))
+            self.metrics.records_left.labels(self.worker).inc(len(left))
             if self.disown is not None:
                 self.disown(left)
 

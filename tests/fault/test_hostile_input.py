@@ -77,10 +77,13 @@ def rebalances(run) -> str:
     after a rebalance the records acknowledged but not yet committed are handled again (at-least-once)."""
     if run is None:
         return ""
-    counts = {}
+    from prometheus_client.parser import text_string_to_metric_families
+
+    counts: dict[str, int | str] = {}
     for name, state in sorted(run.states.items()):
-        found = re.search(r'^complaints_rebalances_total\{worker="[^"]*"\} ([0-9.e+]+)$', state.metrics, re.M)
-        counts[name] = int(float(found.group(1))) if found else "?"
+        values = [s.value for family in text_string_to_metric_families(state.metrics)
+                  for s in family.samples if s.name == "complaints_rebalances_total"]
+        counts[name] = int(sum(values)) if values else "?"
     return f"\npartition assignments per worker during the run: {counts}"
 
 
